@@ -1,0 +1,48 @@
+"""The one ASGI application serving every HTTP API Loom offers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+import loom
+from loom.api.middleware import RequestIdMiddleware
+from loom.bus.rpc import Bus
+from loom.config import Settings
+from loom.db.engine import Database
+
+
+@dataclass
+class ApiDeps:
+    settings: Settings
+    db: Database
+    bus: Bus
+
+
+def build_app(deps: ApiDeps) -> Starlette:
+    async def root(request: Request) -> JSONResponse:
+        return JSONResponse({"loom": {"version": loom.__version__, "links": [
+            {"rel": "self", "href": deps.settings.public_url + "/"},
+        ]}})
+
+    async def healthz(request: Request) -> JSONResponse:
+        checks = {}
+        try:
+            async with deps.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"failed: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "failed", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    app = Starlette(routes=[Route("/", root), Route("/healthz", healthz)])
+    app.state.deps = deps
+    app.add_middleware(RequestIdMiddleware)
+    return app

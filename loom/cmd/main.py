@@ -1,0 +1,140 @@
+"""The ``loom`` command: ``loom up`` for everything in one process, one
+subcommand per service for the distributed mode."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import click
+
+from loom import log
+from loom.cmd.runner import Runner
+from loom.config import Settings, load_settings
+from loom.errors import LoomError
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    root = ctx.find_root().params
+    try:
+        settings = load_settings(root.get("config"), overrides=overrides)
+    except LoomError as exc:
+        raise click.ClickException(exc.message) from None
+    log.setup(settings.log)
+    return settings
+
+
+def _run(coro: Any) -> None:
+    try:
+        asyncio.run(coro)
+    except LoomError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+db_option = click.option("--db", "db_url", help="Database URL (sqlite:///PATH or postgresql://...).")
+bus_option = click.option("--bus", "bus_url", help="Message bus URL (memory:// or amqp://...).")
+host_option = click.option("--host", "host", help="Host name this service runs as.")
+
+
+@click.group(invoke_without_command=True)
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML configuration file.")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """Loom: an infrastructure-as-a-service compute controller."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+@cli.command()
+@click.option("--data-dir", type=click.Path(file_okay=False), help="State directory (default ./.loom).")
+@click.option("--port", type=int, help="API port (default 8774).")
+@click.option("--listen", "listen", help="API listen address (default 127.0.0.1).")
+@db_option
+@bus_option
+@click.pass_context
+def up(ctx: click.Context, data_dir: str | None, port: int | None, listen: str | None,
+       db_url: str | None, bus_url: str | None) -> None:
+    """Run the whole cloud in one process."""
+    settings = _settings(ctx, data_dir=data_dir, **{
+        "api.port": port, "api.host": listen, "database.url": db_url, "bus.url": bus_url})
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runner = Runner(settings, roles=("conductor", "scheduler", "compute", "api"), migrate_database=True)
+    _run(runner.run_until_signalled(on_ready=_print_ready))
+
+
+def _print_ready(runner: Runner) -> None:
+    s = runner.settings
+    click.echo(f"Loom is up. Data directory: {s.data_dir.resolve()}")
+    click.echo(f"  API:       {s.public_url}/")
+    click.echo(f"  Health:    {s.public_url}/healthz")
+    click.echo(f"  Database:  {s.database_url}")
+    click.echo(f"  Bus:       {s.bus.url}")
+    click.echo("Stop with Ctrl-C.")
+    sys.stdout.flush()
+
+
+def _service_command(role: str, doc: str) -> click.Command:
+    @click.command(name=role, help=doc)
+    @db_option
+    @bus_option
+    @host_option
+    @click.pass_context
+    def command(ctx: click.Context, db_url: str | None, bus_url: str | None, host: str | None,
+                **extra: Any) -> None:
+        overrides = {"database.url": db_url, "bus.url": bus_url, "service.host": host}
+        if role == "api":
+            overrides.update({"api.port": extra.get("port"), "api.host": extra.get("listen")})
+        settings = _settings(ctx, **overrides)
+        if role == "compute" and db_url:
+            raise click.ClickException("compute hosts never open the database: drop --db")
+        runner = Runner(settings, roles=(role,))
+        _run(runner.run_until_signalled())
+
+    if role == "api":
+        command = click.option("--port", type=int, help="Port to listen on.")(command)
+        command = click.option("--listen", help="Address to listen on.")(command)
+    return command
+
+
+cli.add_command(_service_command("api", "Run the HTTP API service."))
+cli.add_command(_service_command("conductor", "Run the conductor service."))
+cli.add_command(_service_command("scheduler", "Run the scheduler service."))
+cli.add_command(_service_command("compute", "Run a compute service (no database access)."))
+
+
+@cli.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@db_option
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str, db_url: str | None) -> None:
+    """Create or upgrade the database schema."""
+    from loom.db import migrate
+    from loom.db.engine import Database
+
+    settings = _settings(ctx, **{"database.url": db_url})
+    if not settings.database.url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> None:
+        database = Database(settings.database_url)
+        try:
+            await migrate.upgrade(database, revision)
+            click.echo(f"database at revision {await migrate.current_revision(database)}")
+        finally:
+            await database.close()
+
+    _run(run())
+
+
+def main() -> None:
+    cli(prog_name="loom")
+
+
+if __name__ == "__main__":
+    main()

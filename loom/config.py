@@ -1,0 +1,160 @@
+"""Typed settings, built once at an entry point and passed down.
+
+Sources, later ones winning: defaults, an optional TOML file, ``LOOM_*``
+environment variables (``LOOM_DATA_DIR``, ``LOOM_DATABASE__URL``; a double
+underscore separates a section from its key), then command-line flags.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from loom.errors import Invalid
+
+ENV_PREFIX = "LOOM_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    # Empty means "loom.db in the data directory".
+    url: str = ""
+    pool_size: int = 10
+    echo: bool = False
+
+
+class BusSettings(_Section):
+    url: str = "memory://"
+    rpc_timeout: float = Field(60.0, gt=0)
+    # How long a send may wait for a lost broker connection to come back
+    # before the caller gets an error instead.
+    send_timeout: float = Field(30.0, gt=0)
+    prefetch: int = Field(64, gt=0)
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8774, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    # The URL clients reach the API at; derived from host and port if empty.
+    public_url: str = ""
+
+
+class ServiceSettings(_Section):
+    host: str = Field(default_factory=socket.gethostname)
+    report_interval: float = Field(10.0, gt=0)
+    # A service whose last heartbeat is older than this is reported down.
+    down_time: float = Field(60.0, gt=0)
+    periodic_jitter: float = Field(0.1, ge=0, le=1)
+    shutdown_timeout: float = Field(60.0, gt=0)
+
+
+class LogSettings(_Section):
+    level: str = "INFO"
+    debug: bool = False
+
+
+class Settings(_Section):
+    data_dir: Path = Path(".loom")
+    database: DatabaseSettings = DatabaseSettings()
+    bus: BusSettings = BusSettings()
+    api: ApiSettings = ApiSettings()
+    service: ServiceSettings = ServiceSettings()
+    log: LogSettings = LogSettings()
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'loom.db'}"
+
+    @property
+    def public_url(self) -> str:
+        if self.api.public_url:
+            return self.api.public_url.rstrip("/")
+        host = self.api.host if self.api.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.api.port}"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with dotted keys (``"bus.url"``) or sections replaced."""
+        data = self.model_dump()
+        _merge(data, _expand_dotted(changes))
+        return Settings.model_validate(data)
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from every source, in order of precedence."""
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            with path.open("rb") as f:
+                _merge(data, tomllib.load(f))
+        except FileNotFoundError:
+            raise Invalid(f"configuration file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise Invalid(f"configuration file {path} is not valid TOML: {exc}") from None
+    _merge(data, _from_environ(os.environ if environ is None else environ))
+    _merge(data, _expand_dotted({k: v for k, v in (overrides or {}).items() if v is not None}))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(f"invalid configuration: {_describe(exc)}") from None
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = key[len(ENV_PREFIX):].lower().split("__")
+        # Other tools share the prefix (test switches, scripts): only
+        # variables naming a settings section or field are ours.
+        if path[0] in Settings.model_fields:
+            _merge(out, _nest(path, value))
+    return out
+
+
+def _expand_dotted(values: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        _merge(out, _nest(key.split("."), value))
+    return out
+
+
+def _nest(path: list[str], value: Any) -> dict[str, Any]:
+    node: Any = value
+    for part in reversed(path):
+        node = {part: node}
+    return node
+
+
+def _merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
+    for key, value in other.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        elif isinstance(value, Mapping):
+            into[key] = dict(value)
+        else:
+            into[key] = value
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

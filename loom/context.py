@@ -1,0 +1,63 @@
+"""The request context: who asked, and the request id that follows the
+request through the API and across every RPC hop."""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+_current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
+    "loom_request_context", default=None
+)
+
+
+def new_request_id() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str = field(default_factory=new_request_id)
+    user_id: str | None = None
+    project_id: str | None = None
+    domain_id: str | None = None
+    roles: tuple[str, ...] = ()
+    is_admin: bool = False
+    # Set when a service acts on its own behalf (periodic tasks, workflows).
+    service: str | None = None
+    global_request_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["roles"] = list(self.roles)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RequestContext:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["roles"] = tuple(known.get("roles") or ())
+        return cls(**known)
+
+    def elevated(self) -> RequestContext:
+        """The same request, with admin rights (for a service's own reads)."""
+        return replace(self, is_admin=True)
+
+    @classmethod
+    def for_service(cls, name: str) -> RequestContext:
+        return cls(service=name, is_admin=True)
+
+
+def current() -> RequestContext | None:
+    """The context of the request being handled, if any."""
+    return _current.get()
+
+
+def bind(ctx: RequestContext | None) -> contextvars.Token[RequestContext | None]:
+    """Make ``ctx`` current for logging and outgoing RPC; undo with ``unbind``."""
+    return _current.set(ctx)
+
+
+def unbind(token: contextvars.Token[RequestContext | None]) -> None:
+    _current.reset(token)

@@ -1,0 +1,41 @@
+"""Real servers for the integration tier. ``make test`` installs and starts
+them; run alone, these fixtures start them with the project's script when
+the packages are installed, and skip only when they are not."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+AMQP_URL = os.environ.get("LOOM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+POSTGRES_URL = os.environ.get(
+    "LOOM_TEST_POSTGRES_URL", "postgresql://loom:loom@127.0.0.1:5432/loom_test"
+)
+
+
+def _start(what: str, binary: str) -> None:
+    if shutil.which(binary) is None and not Path("/usr/sbin", binary).exists():
+        pytest.skip(f"{binary} is not installed on this machine (make test installs it)")
+    subprocess.run([str(ROOT / "scripts/services.sh"), "start", what], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    _start("rabbitmq", "rabbitmq-server")
+    return AMQP_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    _start("postgres", "pg_ctlcluster")
+    return POSTGRES_URL
+
+
+def restart_rabbitmq() -> None:
+    subprocess.run([str(ROOT / "scripts/services.sh"), "restart-rabbitmq"], check=True)
