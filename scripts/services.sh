@@ -3,6 +3,7 @@
 # mode use: RabbitMQ and PostgreSQL from Debian's packages.
 #   scripts/services.sh start|stop [rabbitmq|postgres]...
 #   scripts/services.sh restart-rabbitmq    (broker restart, connections drop)
+#   scripts/services.sh pause-rabbitmq|resume-rabbitmq   (broker down until resumed)
 set -euo pipefail
 
 PG_USER=${LOOM_PG_USER:-loom}
@@ -58,5 +59,8 @@ case "$cmd" in
   start) for t in "${targets[@]}"; do "start_$t"; done ;;
   stop) for t in "${targets[@]}"; do "stop_$t"; done ;;
   restart-rabbitmq) restart_rabbitmq ;;
-  *) echo "usage: $0 start|stop [rabbitmq|postgres]... | restart-rabbitmq" >&2; exit 2 ;;
+  pause-rabbitmq) as_root rabbitmqctl -q stop_app ;;
+  resume-rabbitmq) as_root rabbitmqctl -q start_app && as_root rabbitmqctl -q await_startup --timeout 60 ;;
+  *) echo "usage: $0 start|stop [rabbitmq|postgres]... | restart-rabbitmq | pause-rabbitmq | resume-rabbitmq" >&2
+     exit 2 ;;
 esac

@@ -37,5 +37,6 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
-def restart_rabbitmq() -> None:
-    subprocess.run([str(ROOT / "scripts/services.sh"), "restart-rabbitmq"], check=True)
+def rabbitmq(action: str) -> None:
+    """``restart``, ``pause`` or ``resume`` the local broker."""
+    subprocess.run([str(ROOT / "scripts/services.sh"), f"{action}-rabbitmq"], check=True)

@@ -1,0 +1,45 @@
+"""Functional tier: every service in one process over the in-memory bus,
+on a throwaway SQLite database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from loom.bus.memory import MemoryTransport
+from loom.bus.rpc import Bus
+from loom.config import Settings, load_settings
+from loom.db import migrate
+from loom.db.engine import Database
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(environ={}, overrides={
+        "data_dir": str(tmp_path),
+        "bus.url": f"memory://{uuid.uuid4().hex}",
+        "api.port": 0,
+        "service.host": "test-host",
+        "service.report_interval": 0.05,
+        "service.down_time": 0.5,
+        "service.shutdown_timeout": 5,
+    })
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.database_url)
+    await migrate.upgrade(database)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def bus(settings: Settings) -> AsyncIterator[Bus]:
+    b = Bus(MemoryTransport(settings.bus.url), rpc_timeout=5)
+    await b.start()
+    yield b
+    await b.close()
