@@ -88,7 +88,10 @@ class Settings(_Section):
         """A copy with dotted keys (``"bus.url"``) or sections replaced."""
         data = self.model_dump()
         _merge(data, _expand_dotted(changes))
-        return Settings.model_validate(data)
+        try:
+            return Settings.model_validate(data)
+        except ValidationError as exc:
+            raise Invalid(f"invalid configuration: {_describe(exc)}") from None
 
 
 def load_settings(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
@@ -30,9 +30,18 @@ class RequestContext:
     global_request_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["roles"] = list(self.roles)
-        return data
+        # Built by hand: dataclasses.asdict deep-copies, and this runs on
+        # every RPC message.
+        return {
+            "request_id": self.request_id,
+            "user_id": self.user_id,
+            "project_id": self.project_id,
+            "domain_id": self.domain_id,
+            "roles": list(self.roles),
+            "is_admin": self.is_admin,
+            "service": self.service,
+            "global_request_id": self.global_request_id,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RequestContext:

@@ -120,5 +120,7 @@ class RemoteError(LoomError):
 
     def __init__(self, exc_type: str = "Exception", message: str = "", **details: Any) -> None:
         self.exc_type = exc_type
-        super().__init__(f"Remote error: {exc_type}: {message}", exc_type=exc_type, **details)
+        super().__init__(
+            f"Remote error: {exc_type}: {message}", exc_type=exc_type, remote_message=message, **details
+        )
         self.remote_message = message

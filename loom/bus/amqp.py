@@ -68,6 +68,7 @@ class AmqpTransport(Transport):
         self._connection: AbstractRobustConnection | None = None
         self._publish: AbstractRobustChannel | None = None
         self._consume: AbstractRobustChannel | None = None
+        self._reply: AbstractRobustChannel | None = None
         self._subscriptions: set[_AmqpSubscription] = set()
         self._fanout_exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
 
@@ -80,6 +81,8 @@ class AmqpTransport(Transport):
                 publisher_confirms=True, on_return_raises=True
             )  # type: ignore[assignment]
             self._consume = await self._connection.channel()  # type: ignore[assignment]
+            # Replies go unconfirmed: the caller's timeout covers their loss.
+            self._reply = await self._connection.channel(publisher_confirms=False)  # type: ignore[assignment]
             await self._consume.set_qos(prefetch_count=self.prefetch)  # type: ignore[union-attr]
         except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
             await self.close()
@@ -93,7 +96,7 @@ class AmqpTransport(Transport):
                 await self._connection.close()
             except _CONNECTION_ERRORS:
                 pass
-        self._connection = self._publish = self._consume = None
+        self._connection = self._publish = self._consume = self._reply = None
         self._fanout_exchanges.clear()
 
     def _channel(self, which: AbstractRobustChannel | None) -> AbstractRobustChannel:
@@ -119,6 +122,15 @@ class AmqpTransport(Transport):
                 raise NoListener(f"no queue {queue!r}: nothing listens on it", queue=queue) from None
 
         await self._with_retry(publish, f"send to {queue!r}")
+
+    async def send_reply(self, queue: str, body: bytes) -> None:
+        try:
+            channel = self._channel(self._reply)
+            await channel.default_exchange.publish(
+                aio_pika.Message(body), routing_key=queue, mandatory=False, timeout=self.send_timeout
+            )
+        except (*_CONNECTION_ERRORS, BusUnavailable) as exc:
+            LOG.warning("reply to %s lost: %s", queue, exc)
 
     async def fanout(self, topic: str, body: bytes) -> None:
         channel = self._channel(self._publish)

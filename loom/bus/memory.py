@@ -111,6 +111,12 @@ class MemoryTransport(Transport):
         else:
             consumer.deliver(body)
 
+    async def send_reply(self, queue: str, body: bytes) -> None:
+        try:
+            await self.send(queue, body, persistent=False)
+        except NoListener:
+            LOG.debug("reply to %s dropped: the caller is gone", queue)
+
     async def fanout(self, topic: str, body: bytes) -> None:
         self._check()
         for consumer in list(self._broker.fanouts.get(topic, ())):

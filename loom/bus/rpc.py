@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import logging
 import time
 import uuid
@@ -55,6 +56,8 @@ class Bus:
         self.transport = transport
         self.rpc_timeout = rpc_timeout
         self._reply_queue = f"reply.{uuid.uuid4().hex}"
+        # Message ids only need to be unique among this bus's pending calls.
+        self._ids = itertools.count()
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._reply_sub: Subscription | None = None
         self._reply_lock = asyncio.Lock()
@@ -149,7 +152,7 @@ class RPCClient:
         if self.fanout:
             raise Invalid("a fanout message has many receivers and no single reply: use cast")
         msg = self._message(ctx, method, args)
-        msg_id = uuid.uuid4().hex
+        msg_id = f"{next(self.bus._ids):x}"
         msg["msg_id"] = msg_id
         msg["reply_to"] = await self.bus._reply_to()
         body = serialize.dumps(msg)
@@ -170,6 +173,28 @@ class RPCClient:
             self.bus._pending.pop(msg_id, None)
 
 
+class _Params:
+    """What keyword arguments a method takes; cheaper to check than
+    ``Signature.bind`` on every message."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        params = list(inspect.signature(fn).parameters.values())[1:]  # after ctx
+        self.open = any(p.kind is p.VAR_KEYWORD for p in params)
+        named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        self.names = frozenset(p.name for p in named)
+        self.required = frozenset(p.name for p in named if p.default is p.empty)
+
+    def check(self, args: dict[str, Any]) -> str | None:
+        missing = self.required.difference(args)
+        if missing:
+            return f"missing {', '.join(sorted(missing))}"
+        if not self.open:
+            unknown = set(args).difference(self.names)
+            if unknown:
+                return f"unexpected {', '.join(sorted(unknown))}"
+        return None
+
+
 class RPCServer:
     """Dispatches messages for one topic and host to an endpoint's exposed methods."""
 
@@ -179,7 +204,7 @@ class RPCServer:
         self.host = host
         self.endpoint = endpoint
         self._methods = exposed_methods(endpoint)
-        self._signatures = {n: inspect.signature(m) for n, m in self._methods.items()}
+        self._params = {n: _Params(m) for n, m in self._methods.items()}
         self._subs: list[Subscription] = []
         self._inflight: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
@@ -248,10 +273,7 @@ class RPCServer:
                 body = serialize.dumps(reply)
             except LoomError as exc:
                 body = serialize.dumps({"msg_id": msg.get("msg_id"), "error": serialize.error_to_dict(exc)})
-            try:
-                await self.bus.transport.send(reply_to, body, persistent=False)
-            except LoomError as exc:
-                LOG.warning("could not reply to %s for %s: %s", reply_to, method, exc)
+            await self.bus.transport.send_reply(reply_to, body)
 
     async def _invoke(self, ctx: RequestContext, method: str, args: dict[str, Any]) -> Any:
         if method.startswith("_"):
@@ -259,10 +281,9 @@ class RPCServer:
         fn = self._methods.get(method)
         if fn is None:
             raise UnknownMethod(f"{self.topic} has no method {method}", method=method)
-        try:
-            self._signatures[method].bind(ctx, **args)
-        except TypeError as exc:
-            raise Invalid(f"bad arguments for {method}: {exc}", method=method) from None
+        problem = self._params[method].check(args)
+        if problem:
+            raise Invalid(f"bad arguments for {method}: {problem}", method=method)
         result = fn(ctx, **args)
         if inspect.isawaitable(result):
             result = await result

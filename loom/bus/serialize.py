@@ -12,7 +12,8 @@ import orjson
 
 from loom import errors
 
-_OPTIONS = orjson.OPT_UTC_Z
+# Naive datetimes are UTC in Loom; both forms go out ending in Z.
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
 def _refuse(value: Any) -> Any:
@@ -27,7 +28,8 @@ def dumps(value: Any) -> bytes:
     try:
         return orjson.dumps(value, default=_refuse, option=_OPTIONS)
     except TypeError as exc:
-        raise errors.SerializationError(str(exc)) from None
+        # orjson puts our own, more helpful message in the cause.
+        raise errors.SerializationError(str(exc.__cause__ or exc)) from None
 
 
 def loads(data: bytes) -> Any:
@@ -54,5 +56,5 @@ def error_from_dict(data: dict[str, Any]) -> errors.LoomError:
     exc.details = data.get("details") or {}
     if isinstance(exc, errors.RemoteError):
         exc.exc_type = exc.details.get("exc_type", "Exception")
-        exc.remote_message = exc.message
+        exc.remote_message = exc.details.get("remote_message", exc.message)
     return exc

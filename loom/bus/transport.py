@@ -50,6 +50,15 @@ class Transport(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def send_reply(self, queue: str, body: bytes) -> None:
+        """Deliver a reply to a caller's private queue, best effort.
+
+        MAY drop the reply when the caller is gone or the broker fails: the
+        caller's own timeout reports that. MUST NOT raise for a missing
+        queue. Exists so replies skip the confirmation round trip.
+        """
+
+    @abc.abstractmethod
     async def fanout(self, topic: str, body: bytes) -> None:
         """Deliver a copy of ``body`` to every current fanout subscriber of
         ``topic``. No subscriber is not an error."""

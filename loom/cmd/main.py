@@ -27,7 +27,13 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 def _run(coro: Any) -> None:
     try:
-        asyncio.run(coro)
+        # uvloop roughly halves the event loop's share of every RPC hop.
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(coro)
+        else:
+            uvloop.run(coro)
     except LoomError as exc:
         raise click.ClickException(exc.message) from None
 
