@@ -55,6 +55,7 @@ from typing import Any
 # Runnable as ``python bench/bus.py`` without installing the project.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from loom import eventloop
 from loom.bus.amqp import FANOUT_PREFIX, AmqpTransport
 from loom.bus.memory import MemoryTransport
 from loom.bus.rpc import Bus, RPCServer, expose
@@ -128,7 +129,7 @@ class Result:
     repeats: list[Repeat] = field(default_factory=list)
 
     def median(self, name: str) -> float:
-        return statistics.median(getattr(r, name) for r in self.repeats)
+        return float(statistics.median(getattr(r, name) for r in self.repeats))
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -144,11 +145,12 @@ class Result:
             data["failed"] = self.failed
         if self.broker is not None:
             data["broker"] = self.broker
-        if self.repeats:
+        if self.repeats and self.failed is None:
             data["median"] = {
                 name: round(self.median(name), 3)
                 for name in ("call_p50_us", "call_p99_us", "call_mean_us", "casts_per_s", "cast_seconds")
             }
+        if self.repeats:
             data["repeats"] = [
                 {k: round(v, 3) for k, v in vars(r).items()} for r in self.repeats
             ]
@@ -328,7 +330,7 @@ async def bench(kind: str, url: str, calls: int, casts: int, repeat: int) -> Res
             await run_transport(kind, url, calls, casts, repeat, result)
             return result
         except Unreachable as exc:
-            result.skipped = f"broker unreachable at {_safe_url(url)}: {exc}"
+            result.skipped = str(exc)
             _progress(f"{kind}: skipped, {result.skipped}")
             return result
         except Exception as exc:
@@ -439,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     command = command_line()
     info = machine()
-    results = asyncio.run(main_async(args))
+    results = eventloop.run(main_async(args))
     if args.json:
         doc = {
             "benchmark": "loom.bus.rpc",

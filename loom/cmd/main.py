@@ -3,13 +3,12 @@ subcommand per service for the distributed mode."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import Any
 
 import click
 
-from loom import log
+from loom import eventloop, log
 from loom.cmd.runner import Runner
 from loom.config import Settings, load_settings
 from loom.errors import LoomError
@@ -27,13 +26,7 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 def _run(coro: Any) -> None:
     try:
-        # uvloop roughly halves the event loop's share of every RPC hop.
-        try:
-            import uvloop
-        except ImportError:
-            asyncio.run(coro)
-        else:
-            uvloop.run(coro)
+        eventloop.run(coro)
     except LoomError as exc:
         raise click.ClickException(exc.message) from None
 
