@@ -58,6 +58,19 @@ class ServiceSettings(_Section):
     shutdown_timeout: float = Field(60.0, gt=0)
 
 
+class IdentitySettings(_Section):
+    token_expiration: int = Field(3600, gt=0)
+    # bcrypt cost; each step doubles the time a password check takes.
+    password_hash_rounds: int = Field(12, ge=4, le=31)
+    # Empty means "fernet-keys in the data directory".
+    key_dir: str = ""
+    max_active_keys: int = Field(3, ge=2)
+    region: str = "RegionOne"
+    # Empty means: generate one at bootstrap and keep it in the data dir.
+    admin_password: str = ""
+    policy_file: str = ""
+
+
 class LogSettings(_Section):
     level: str = "INFO"
     debug: bool = False
@@ -69,6 +82,7 @@ class Settings(_Section):
     bus: BusSettings = BusSettings()
     api: ApiSettings = ApiSettings()
     service: ServiceSettings = ServiceSettings()
+    identity: IdentitySettings = IdentitySettings()
     log: LogSettings = LogSettings()
 
     @property
@@ -83,6 +97,10 @@ class Settings(_Section):
             return self.api.public_url.rstrip("/")
         host = self.api.host if self.api.host not in ("0.0.0.0", "::") else "127.0.0.1"
         return f"http://{host}:{self.api.port}"
+
+    @property
+    def key_dir(self) -> Path:
+        return Path(self.identity.key_dir) if self.identity.key_dir else self.data_dir / "fernet-keys"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with dotted keys (``"bus.url"``) or sections replaced."""

@@ -28,6 +28,11 @@ class RequestContext:
     # Set when a service acts on its own behalf (periodic tasks, workflows).
     service: str | None = None
     global_request_id: str | None = None
+    system_scope: str | None = None
+    user_name: str | None = None
+    project_name: str | None = None
+    user_domain_id: str | None = None
+    project_domain_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Built by hand: dataclasses.asdict deep-copies, and this runs on
@@ -41,6 +46,11 @@ class RequestContext:
             "is_admin": self.is_admin,
             "service": self.service,
             "global_request_id": self.global_request_id,
+            "system_scope": self.system_scope,
+            "user_name": self.user_name,
+            "project_name": self.project_name,
+            "user_domain_id": self.user_domain_id,
+            "project_domain_id": self.project_domain_id,
         }
 
     @classmethod

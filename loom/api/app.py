@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 import loom
+from loom.api import identity
 from loom.api.middleware import RequestIdMiddleware
 from loom.bus.rpc import Bus
 from loom.config import Settings
 from loom.db.engine import Database
+from loom.identity.service import IdentityService
+from loom.policy import Enforcer
 
 
 @dataclass
 class ApiDeps:
+    """What every API handler may use, built once per API process."""
+
     settings: Settings
     db: Database
     bus: Bus
+    identity: IdentityService
+    enforcer: Enforcer
+
+
+def make_deps(settings: Settings, db: Database, bus: Bus) -> ApiDeps:
+    from loom.api.identity.policies import RULES as IDENTITY_RULES
+
+    policy_file = Path(settings.identity.policy_file) if settings.identity.policy_file else None
+    enforcer = Enforcer(IDENTITY_RULES, policy_file)
+    return ApiDeps(settings, db, bus, IdentityService(settings, db), enforcer)
 
 
 def build_app(deps: ApiDeps) -> Starlette:
@@ -42,7 +58,11 @@ def build_app(deps: ApiDeps) -> Starlette:
         return JSONResponse({"status": "ok" if ok else "failed", "checks": checks},
                             status_code=200 if ok else 503)
 
-    app = Starlette(routes=[Route("/", root), Route("/healthz", healthz)])
+    app = Starlette(routes=[
+        Route("/", root),
+        Route("/healthz", healthz),
+        Mount("/identity", app=identity.build(deps)),
+    ])
     app.state.deps = deps
     app.add_middleware(RequestIdMiddleware)
     return app

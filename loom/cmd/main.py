@@ -58,7 +58,8 @@ def up(ctx: click.Context, data_dir: str | None, port: int | None, listen: str |
     settings = _settings(ctx, data_dir=data_dir, **{
         "api.port": port, "api.host": listen, "database.url": db_url, "bus.url": bus_url})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    runner = Runner(settings, roles=("conductor", "scheduler", "compute", "api"), migrate_database=True)
+    runner = Runner(settings, roles=("conductor", "scheduler", "compute", "api"), migrate_database=True,
+                    bootstrap=True)
     _run(runner.run_until_signalled(on_ready=_print_ready))
 
 
@@ -69,6 +70,11 @@ def _print_ready(runner: Runner) -> None:
     click.echo(f"  Health:    {s.public_url}/healthz")
     click.echo(f"  Database:  {s.database_url}")
     click.echo(f"  Bus:       {s.bus.url}")
+    creds = runner.credentials
+    if creds is not None:
+        click.echo(f"  Identity:  {creds.auth_url}")
+        click.echo(f"  User:      {creds.username} / {creds.password} (project {creds.project_name})")
+        click.echo(f"Credentials for the openstack CLI: source {(s.data_dir / 'openrc').resolve()}")
     click.echo("Stop with Ctrl-C.")
     sys.stdout.flush()
 
@@ -129,6 +135,49 @@ def db_upgrade(ctx: click.Context, revision: str, db_url: str | None) -> None:
             await database.close()
 
     _run(run())
+
+
+@cli.command("bootstrap")
+@db_option
+@click.pass_context
+def bootstrap_command(ctx: click.Context, db_url: str | None) -> None:
+    """Create the default domain, roles, admin user and project, and the catalog."""
+    from loom.db import migrate
+    from loom.db.engine import Database
+    from loom.identity.bootstrap import bootstrap
+
+    settings = _settings(ctx, **{"database.url": db_url})
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> None:
+        database = Database(settings.database_url)
+        try:
+            await migrate.upgrade(database)
+            creds = await bootstrap(settings, database)
+        finally:
+            await database.close()
+        click.echo(f"admin password: {creds.password}; credentials in {settings.data_dir / 'openrc'}")
+
+    _run(run())
+
+
+@cli.group()
+def keys() -> None:
+    """Token encryption keys."""
+
+
+@keys.command("rotate")
+@click.pass_context
+def keys_rotate(ctx: click.Context) -> None:
+    """Promote the staged key to primary and stage a new one. Tokens made
+    with keys that fall out of the active set stop validating."""
+    from loom.identity.keys import KeyRepository
+
+    settings = _settings(ctx)
+    repo = KeyRepository(settings.key_dir, max_active_keys=settings.identity.max_active_keys)
+    repo.setup()
+    repo.rotate()
+    click.echo(f"rotated keys in {settings.key_dir}: {len(repo.keys())} active")
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
-from loom.api.app import ApiDeps, build_app
+from loom.api.app import build_app, make_deps
 from loom.bus.rpc import Bus
 from loom.conductor.manager import ConductorManager
 from loom.conductor.rpcapi import ConductorServiceRegistry
@@ -25,6 +25,7 @@ from loom.db import migrate
 from loom.db.engine import Database
 from loom.db.registry import DbServiceRegistry
 from loom.errors import Invalid
+from loom.identity.bootstrap import Credentials, bootstrap
 from loom.manager import Manager
 from loom.scheduler.manager import SchedulerManager
 from loom.service import Service, ServiceRegistry
@@ -49,6 +50,9 @@ class Runner:
     roles: tuple[str, ...]
     compute_hosts: tuple[str, ...] = ()
     migrate_database: bool = False
+    # Create the default domain, roles, admin and catalog (loom up does).
+    bootstrap: bool = False
+    credentials: Credentials | None = None
     db: Database | None = None
     bus: Bus | None = None
     services: list[Service] = field(default_factory=list)
@@ -68,6 +72,8 @@ class Runner:
             self.db = Database(s.database_url, pool_size=s.database.pool_size, echo=s.database.echo)
             if self.migrate_database:
                 await migrate.upgrade(self.db)
+            if self.bootstrap:
+                self.credentials = await bootstrap(s, self.db)
         self.bus = Bus.from_settings(s.bus)
         await self.bus.start()
         try:
@@ -112,7 +118,7 @@ class Runner:
 
     async def _start_api(self) -> None:
         assert self.db is not None and self.bus is not None
-        app = build_app(ApiDeps(settings=self.settings, db=self.db, bus=self.bus))
+        app = build_app(make_deps(self.settings, self.db, self.bus))
         config = uvicorn.Config(
             app, host=self.settings.api.host, port=self.settings.api.port,
             log_config=None, access_log=False, lifespan="off", server_header=False,

@@ -37,6 +37,11 @@ def test_to_dict_is_plain_json() -> None:
         "is_admin": False,
         "service": None,
         "global_request_id": "req-upstream",
+        "system_scope": None,
+        "user_name": None,
+        "project_name": None,
+        "user_domain_id": None,
+        "project_domain_id": None,
     }
     assert serialize.loads(serialize.dumps(data)) == data
 

@@ -1,0 +1,17 @@
+"""The Identity API v3, compatible with Keystone as the stock clients use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+
+from loom.api import http
+from loom.api.identity import errors
+from loom.api.identity.authn import authenticator
+from loom.api.identity.routes import ENDPOINTS
+
+
+def build(deps: Any) -> Starlette:
+    return Starlette(routes=http.routes(ENDPOINTS, deps, authenticate=authenticator(deps.identity),
+                                   render_error=errors.render))
