@@ -69,6 +69,9 @@ class IdentitySettings(_Section):
     # Empty means: generate one at bootstrap and keep it in the data dir.
     admin_password: str = ""
     policy_file: str = ""
+    # Validated tokens are cached this long at most; changes made anywhere
+    # in the cloud drop the cache sooner (announced on the bus).
+    cache_time: float = Field(30.0, ge=0)
 
 
 class LogSettings(_Section):

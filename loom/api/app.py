@@ -37,7 +37,7 @@ def make_deps(settings: Settings, db: Database, bus: Bus) -> ApiDeps:
 
     policy_file = Path(settings.identity.policy_file) if settings.identity.policy_file else None
     enforcer = Enforcer(IDENTITY_RULES, policy_file)
-    return ApiDeps(settings, db, bus, IdentityService(settings, db), enforcer)
+    return ApiDeps(settings, db, bus, IdentityService(settings, db, bus), enforcer)
 
 
 def build_app(deps: ApiDeps) -> Starlette:

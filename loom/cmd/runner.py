@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
-from loom.api.app import build_app, make_deps
+from loom.api.app import ApiDeps, build_app, make_deps
 from loom.bus.rpc import Bus
 from loom.conductor.manager import ConductorManager
 from loom.conductor.rpcapi import ConductorServiceRegistry
@@ -57,6 +57,7 @@ class Runner:
     bus: Bus | None = None
     services: list[Service] = field(default_factory=list)
     api: _ApiServer | None = None
+    api_deps: ApiDeps | None = None
     _api_task: asyncio.Task[None] | None = None
 
     @property
@@ -118,7 +119,9 @@ class Runner:
 
     async def _start_api(self) -> None:
         assert self.db is not None and self.bus is not None
-        app = build_app(make_deps(self.settings, self.db, self.bus))
+        self.api_deps = make_deps(self.settings, self.db, self.bus)
+        await self.api_deps.identity.start()
+        app = build_app(self.api_deps)
         config = uvicorn.Config(
             app, host=self.settings.api.host, port=self.settings.api.port,
             log_config=None, access_log=False, lifespan="off", server_header=False,
@@ -139,6 +142,9 @@ class Runner:
             with contextlib.suppress(Exception):
                 await self._api_task
             self.api = self._api_task = None
+        if self.api_deps is not None:
+            await self.api_deps.identity.stop()
+            self.api_deps = None
         for service in reversed(self.services):
             try:
                 await service.stop()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from loom.db import sqlite
 from loom.errors import Invalid
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -31,7 +33,12 @@ class Database:
         self.url = async_url(url)
         kwargs: dict[str, Any] = {"echo": echo}
         self.is_sqlite = self.url.startswith("sqlite")
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            path = make_url(self.url).database or ""
+            if path in ("", ":memory:"):
+                raise Invalid("an in-memory SQLite database cannot be shared between connections: give a file")
+            kwargs["async_creator"] = partial(sqlite.connect, path)
+        else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:

@@ -108,6 +108,15 @@ async def effective_role_ids(session: AsyncSession, user_id: str, *, project: Pr
                              domain_id: str | None = None, system: bool = False) -> set[str]:
     """Every role the user holds on one scope: directly, through groups, by
     inheritance from the project's domain and parents, and by implication."""
+    direct = await direct_effective_role_ids(session, user_id, project=project, domain_id=domain_id,
+                                             system=system)
+    return await roles.expand(session, direct)
+
+
+async def direct_effective_role_ids(session: AsyncSession, user_id: str, *, project: Project | None = None,
+                                    domain_id: str | None = None, system: bool = False) -> set[str]:
+    """The roles given to the user on one scope, directly, through groups and
+    by inheritance, before implied roles are added."""
     actors = [user_id, *await session.scalars(select(UserGroup.group_id).where(UserGroup.user_id == user_id))]
     if project is not None:
         inherited_targets = [project.domain_id]
@@ -127,8 +136,7 @@ async def effective_role_ids(session: AsyncSession, user_id: str, *, project: Pr
         where = Assignment.target_id == SYSTEM
     else:
         return set()
-    direct = await session.scalars(select(Assignment.role_id).where(Assignment.actor_id.in_(actors), where))
-    return await roles.expand(session, direct)
+    return set(await session.scalars(select(Assignment.role_id).where(Assignment.actor_id.in_(actors), where)))
 
 
 async def project_ids_for_user(session: AsyncSession, user_id: str) -> set[str]:

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.db.models import AppCredential, Domain, Project, Role, User
 from loom.errors import Forbidden, Invalid, NotFound, Unauthorized
-from loom.identity import app_creds, assignments, domains, projects, revocations, roles, users
+from loom.identity import app_creds, assignments, projects, revocations, users
 from loom.identity.passwords import verify_password
+from loom.identity.reference import Reference
 from loom.identity.tokens import TokenPayload, new_audit_id
 from loom.timeutils import utcnow
 
@@ -55,11 +56,11 @@ class _Identity:
 
 
 async def authenticate(
-    session: AsyncSession, auth: dict[str, Any], *, decode: Any, lifetime: int, rounds: int,
-) -> TokenPayload:
+    session: AsyncSession, ref: Reference, auth: dict[str, Any], *, decode: Any, lifetime: int, rounds: int,
+) -> TokenInfo:
     """Check the credentials in a ``POST /v3/auth/tokens`` body and return
-    the payload of the token to issue. ``decode`` turns a token string into
-    its payload (for the token method)."""
+    what the token to issue stands for. ``decode`` turns a token string
+    into its payload (for the token method)."""
     identity = auth.get("identity")
     if not isinstance(identity, dict):
         raise Invalid("The request body must contain auth.identity.")
@@ -76,39 +77,43 @@ async def authenticate(
     if not isinstance(data, dict):
         raise Invalid(f"auth.identity.{method} is missing.")
     if method == "password":
-        who = await _password(session, data, rounds)
+        who = await _password(session, ref, data, rounds)
     elif method == "token":
-        who = await _token(session, data, decode)
+        who = await _token(session, ref, data, decode)
     else:
-        who = await _app_cred(session, data, rounds)
-    await _check_user(session, who.user)
+        who = await _app_cred(session, ref, data, rounds)
+    _check_user(ref, who.user)
     now = utcnow()
     expires = now + dt.timedelta(seconds=lifetime)
     if who.expires_at is not None:
         expires = min(expires, who.expires_at)
-    scope = await _scope(session, who, auth.get("scope"))
+    scope = await _scope(session, ref, who, auth.get("scope"))
     payload = TokenPayload(
         user_id=who.user.id, methods=tuple(who.methods), issued_at=now, expires_at=expires,
         audit_ids=who.audit_ids, app_cred_id=who.app_cred.id if who.app_cred else None, **scope,
     )
     # Refuse a scope the user holds no role on, before a token exists.
-    await validate(session, payload, check_revoked=False)
-    return payload
+    return await validate(session, ref, payload, check_revoked=False)
 
 
-async def _find_user(session: AsyncSession, ref: Any) -> User | None:
-    if not isinstance(ref, dict):
+async def _find_user(session: AsyncSession, ref: Reference, user: Any) -> User | None:
+    if not isinstance(user, dict):
         raise Invalid("A user must be given as an object with id, or name and domain.")
     try:
-        return await users.find(session, ref)
+        if user.get("id"):
+            return await users.get(session, str(user["id"]))
+        if user.get("name") and isinstance(user.get("domain"), dict):
+            domain = ref.find_domain(user["domain"])
+            return await users.get_by_name(session, str(user["name"]), domain.id)
     except NotFound:
         return None
+    raise Invalid("A user must be given by id, or by name and domain.")
 
 
-async def _password(session: AsyncSession, data: dict[str, Any], rounds: int) -> _Identity:
-    ref = data.get("user")
-    user = await _find_user(session, ref)
-    password = ref.get("password") if isinstance(ref, dict) else None
+async def _password(session: AsyncSession, ref: Reference, data: dict[str, Any], rounds: int) -> _Identity:
+    given = data.get("user")
+    user = await _find_user(session, ref, given)
+    password = given.get("password") if isinstance(given, dict) else None
     if not isinstance(password, str):
         raise Invalid("auth.identity.password.user.password is required.")
     # Verify even when the user is unknown so timing tells nothing.
@@ -118,11 +123,11 @@ async def _password(session: AsyncSession, data: dict[str, Any], rounds: int) ->
     return _Identity(user, ["password"], (new_audit_id(),))
 
 
-async def _token(session: AsyncSession, data: dict[str, Any], decode: Any) -> _Identity:
+async def _token(session: AsyncSession, ref: Reference, data: dict[str, Any], decode: Any) -> _Identity:
     token = data.get("id")
     if not isinstance(token, str):
         raise Invalid("auth.identity.token.id is required.")
-    info = await validate(session, decode(token))
+    info = await validate(session, ref, decode(token))
     if info.app_cred is not None:
         raise Forbidden("A token from an application credential cannot be used to get another token.")
     scope: dict[str, Any] = {"project_id": info.payload.project_id, "domain_id": info.payload.domain_id,
@@ -132,7 +137,7 @@ async def _token(session: AsyncSession, data: dict[str, Any], decode: Any) -> _I
                      expires_at=info.payload.expires_at, inherited_scope=scope)
 
 
-async def _app_cred(session: AsyncSession, data: dict[str, Any], rounds: int) -> _Identity:
+async def _app_cred(session: AsyncSession, ref: Reference, data: dict[str, Any], rounds: int) -> _Identity:
     secret = data.get("secret")
     if not isinstance(secret, str):
         raise Invalid("auth.identity.application_credential.secret is required.")
@@ -140,7 +145,7 @@ async def _app_cred(session: AsyncSession, data: dict[str, Any], rounds: int) ->
     if data.get("id"):
         cred = await app_creds.get_any(session, str(data["id"]))
     elif data.get("name"):
-        user = await _find_user(session, data.get("user"))
+        user = await _find_user(session, ref, data.get("user"))
         cred = await app_creds.get_by_name(session, user.id, str(data["name"])) if user else None
     else:
         raise Invalid("An application credential must be given by id, or by name and user.")
@@ -154,15 +159,12 @@ async def _app_cred(session: AsyncSession, data: dict[str, Any], rounds: int) ->
                      expires_at=cred.expires_at, app_cred=cred)
 
 
-async def _check_user(session: AsyncSession, user: User) -> None:
-    if not user.enabled:
-        raise unauthorized()
-    domain = await domains.get(session, user.domain_id)
-    if not domain.enabled:
+def _check_user(ref: Reference, user: User) -> None:
+    if not user.enabled or user.domain_id not in ref.domains or not ref.domains[user.domain_id].enabled:
         raise unauthorized()
 
 
-async def _scope(session: AsyncSession, who: _Identity, scope: Any) -> dict[str, Any]:
+async def _scope(session: AsyncSession, ref: Reference, who: _Identity, scope: Any) -> dict[str, Any]:
     if who.app_cred is not None:
         if scope not in (None, {}):
             raise unauthorized("Application credentials cannot request a scope.")
@@ -170,20 +172,27 @@ async def _scope(session: AsyncSession, who: _Identity, scope: Any) -> dict[str,
     if scope is None:
         if who.inherited_scope is not None:
             return who.inherited_scope
-        return await _default_scope(session, who.user)
+        return await _default_scope(session, ref, who.user)
     if scope == "unscoped":
         return {}
     if not isinstance(scope, dict) or len(scope) != 1:
         raise Invalid("auth.scope must name exactly one of project, domain or system.")
     if "project" in scope:
+        given = scope["project"] or {}
         try:
-            project = await projects.find(session, scope["project"] or {})
+            if isinstance(given, dict) and given.get("id"):
+                project = await projects.get(session, str(given["id"]))
+            elif isinstance(given, dict) and given.get("name"):
+                domain = ref.find_domain(given.get("domain"))
+                project = await projects.get_by_name(session, str(given["name"]), domain.id)
+            else:
+                raise Invalid("A project scope needs an id, or a name and a domain.")
         except NotFound:
             raise unauthorized() from None
         return {"project_id": project.id}
     if "domain" in scope:
         try:
-            domain = await domains.find(session, scope["domain"] or {})
+            domain = ref.find_domain(scope["domain"] or {})
         except NotFound:
             raise unauthorized() from None
         return {"domain_id": domain.id}
@@ -196,7 +205,7 @@ async def _scope(session: AsyncSession, who: _Identity, scope: Any) -> dict[str,
     raise Invalid("auth.scope must name exactly one of project, domain or system.")
 
 
-async def _default_scope(session: AsyncSession, user: User) -> dict[str, Any]:
+async def _default_scope(session: AsyncSession, ref: Reference, user: User) -> dict[str, Any]:
     """Scope to the user's default project when it is usable, as Keystone does."""
     if not user.default_project_id:
         return {}
@@ -204,18 +213,23 @@ async def _default_scope(session: AsyncSession, user: User) -> dict[str, Any]:
         project = await projects.get(session, user.default_project_id)
     except NotFound:
         return {}
-    if not project.enabled or not await assignments.effective_role_ids(session, user.id, project=project):
+    if not project.enabled or not await _role_ids(session, ref, user.id, project=project):
         return {}
     return {"project_id": project.id}
 
 
-async def validate(session: AsyncSession, payload: TokenPayload, *, check_revoked: bool = True) -> TokenInfo:
+async def _role_ids(session: AsyncSession, ref: Reference, user_id: str, **scope: Any) -> set[str]:
+    return ref.expand(await assignments.direct_effective_role_ids(session, user_id, **scope))
+
+
+async def validate(session: AsyncSession, ref: Reference, payload: TokenPayload, *,
+                   check_revoked: bool = True) -> TokenInfo:
     """Everything a valid token stands for, or Unauthorized."""
     if check_revoked and await revocations.is_revoked(session, payload):
         raise unauthorized("The token has been revoked.")
     try:
         user = await users.get(session, payload.user_id)
-        user_domain = await domains.get(session, user.domain_id)
+        user_domain = ref.domain(user.domain_id)
     except NotFound:
         raise unauthorized() from None
     if not user.enabled or not user_domain.enabled:
@@ -224,17 +238,17 @@ async def validate(session: AsyncSession, payload: TokenPayload, *, check_revoke
     try:
         if payload.project_id:
             info.project = await projects.get(session, payload.project_id)
-            info.project_domain = await domains.get(session, info.project.domain_id)
+            info.project_domain = ref.domain(info.project.domain_id)
             if not info.project.enabled or not info.project_domain.enabled:
                 raise unauthorized()
-            role_ids = await assignments.effective_role_ids(session, user.id, project=info.project)
+            role_ids = await _role_ids(session, ref, user.id, project=info.project)
         elif payload.domain_id:
-            info.domain = await domains.get(session, payload.domain_id)
+            info.domain = ref.domain(payload.domain_id)
             if not info.domain.enabled:
                 raise unauthorized()
-            role_ids = await assignments.effective_role_ids(session, user.id, domain_id=info.domain.id)
+            role_ids = await _role_ids(session, ref, user.id, domain_id=info.domain.id)
         elif payload.system:
-            role_ids = await assignments.effective_role_ids(session, user.id, system=True)
+            role_ids = await _role_ids(session, ref, user.id, system=True)
         else:
             return info
     except NotFound:
@@ -243,10 +257,10 @@ async def validate(session: AsyncSession, payload: TokenPayload, *, check_revoke
         info.app_cred = await app_creds.get_any(session, payload.app_cred_id)
         if info.app_cred is None:
             raise unauthorized()
-        role_ids &= await roles.expand(session, info.app_cred.roles)
+        role_ids &= ref.expand(info.app_cred.roles)
     if not role_ids:
         raise unauthorized("The user has no roles on the requested scope.")
-    info.roles = await roles.by_ids(session, role_ids)
+    info.roles = ref.role_list(role_ids)
     return info
 
 

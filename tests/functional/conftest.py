@@ -4,7 +4,7 @@ on a throwaway SQLite database."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from loom.bus.rpc import Bus
 from loom.config import Settings, load_settings
 from loom.db import migrate
 from loom.db.engine import Database
+from tests.functional.cloud import Cloud, running_cloud
 
 
 @pytest.fixture
@@ -43,3 +44,11 @@ async def bus(settings: Settings) -> AsyncIterator[Bus]:
     await b.start()
     yield b
     await b.close()
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    """A running cloud shared by one test module; tests make their own
+    projects and users so they do not step on each other."""
+    with running_cloud(tmp_path_factory.mktemp("cloud")) as c:
+        yield c

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.api.http import Call
 from loom.api.identity.views import Views
@@ -36,5 +40,9 @@ def read(call: Call) -> Any:
     return call.deps.db.session()
 
 
-def write(call: Call) -> Any:
-    return call.deps.db.session.begin()
+@asynccontextmanager
+async def write(call: Call) -> AsyncIterator[AsyncSession]:
+    """A transaction; once it commits, cached tokens are checked afresh."""
+    async with call.deps.db.session.begin() as session:
+        yield session
+    await call.deps.identity.changed()

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from loom.api.http import JSON, Call, empty
 from loom.api.identity.base import enforce, read, views
 from loom.errors import Forbidden, Invalid, NotFound, Unauthorized
-from loom.identity import assignments, catalog, domains, projects
+from loom.identity import assignments, domains, projects
 from loom.identity.auth import TokenInfo
 
 SUBJECT = "X-Subject-Token"
@@ -57,10 +57,7 @@ async def issue(call: Call) -> Response:
     if not isinstance(auth, dict):
         raise Invalid("'auth' is a required property and must be an object.")
     token, info = await call.deps.identity.issue(auth)
-    entries = None
-    if not call.flag("nocatalog"):
-        async with read(call) as session:
-            entries = await catalog.build(session)
+    entries = None if call.flag("nocatalog") else await call.deps.identity.catalog()
     return JSON(token_body(info, entries), status_code=201, headers={SUBJECT: token})
 
 
@@ -80,10 +77,7 @@ async def validate(call: Call) -> Response:
     info = await _subject(call)
     if call.request.method == "HEAD":
         return empty(200, {SUBJECT: call.request.headers[SUBJECT]})
-    entries = None
-    if not call.flag("nocatalog"):
-        async with read(call) as session:
-            entries = await catalog.build(session)
+    entries = None if call.flag("nocatalog") else await call.deps.identity.catalog()
     return JSON(token_body(info, entries), headers={SUBJECT: call.request.headers[SUBJECT]})
 
 
@@ -103,8 +97,7 @@ async def revoke(call: Call) -> Response:
 async def auth_catalog(call: Call) -> Response:
     if not (call.ctx.project_id or call.ctx.domain_id or call.ctx.system_scope):
         raise Forbidden("A scoped token is required to get the catalog.")
-    async with read(call) as session:
-        entries = await catalog.build(session)
+    entries = await call.deps.identity.catalog()
     return JSON({"catalog": entries, "links": {"self": views(call).base + "/auth/catalog"}})
 
 
