@@ -41,8 +41,6 @@ import asyncio
 import json
 import logging
 import os
-import platform
-import shlex
 import statistics
 import sys
 import time
@@ -54,6 +52,8 @@ from typing import Any
 
 # Runnable as ``python bench/bus.py`` without installing the project.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import command_line, machine, percentile, progress
 
 from loom import eventloop
 from loom.bus.amqp import FANOUT_PREFIX, AmqpTransport
@@ -157,14 +157,7 @@ class Result:
         return data
 
 
-def percentile(sorted_values: list[float], pct: float) -> float:
-    """The ``pct`` percentile of sorted values, interpolating between ranks."""
-    if not sorted_values:
-        raise ValueError("no values")
-    pos = (len(sorted_values) - 1) * pct / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
 
 
 def _safe_url(url: str) -> str:
@@ -176,8 +169,6 @@ def _safe_url(url: str) -> str:
     return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def make_transport(kind: str, url: str) -> Transport:
@@ -245,7 +236,7 @@ async def _delete_amqp_entities(transport: Transport, topic: str) -> None:
     connection = getattr(transport, "_connection", None)
     names = [topic, f"{topic}.{SERVER_HOST}"]
     if connection is None:
-        _progress(f"amqp: not connected, could not delete queues {names} and exchange "
+        progress(f"amqp: not connected, could not delete queues {names} and exchange "
                   f"{FANOUT_PREFIX + topic}")
         return
     try:
@@ -257,7 +248,7 @@ async def _delete_amqp_entities(transport: Transport, topic: str) -> None:
         finally:
             await channel.close()
     except Exception as exc:
-        _progress(f"amqp: could not delete queues {names} and exchange {FANOUT_PREFIX + topic}: "
+        progress(f"amqp: could not delete queues {names} and exchange {FANOUT_PREFIX + topic}: "
                   f"{type(exc).__name__}: {exc}")
 
 
@@ -297,7 +288,7 @@ async def run_transport(kind: str, url: str, calls: int, casts: int, repeat: int
         async def cast(i: int) -> None:
             await client.cast(ctx, "note", seq=i)
 
-        _progress(f"{kind}: warming up")
+        progress(f"{kind}: warming up")
         await measure_calls(call, max(100, calls // 10))
         await measure_casts(cast, endpoint, max(CAST_BATCH, casts // 10))
 
@@ -308,7 +299,7 @@ async def run_transport(kind: str, url: str, calls: int, casts: int, repeat: int
             if dropped:
                 raise Disrupted(f"the connection to the broker dropped during repeat {r}")
             result.repeats.append(Repeat(p50, p99, mean, rate, seconds))
-            _progress(
+            progress(
                 f"{kind}: repeat {r}/{repeat}: call p50 {p50:.1f} µs, p99 {p99:.1f} µs, "
                 f"mean {mean:.1f} µs; {rate:,.0f} casts/s ({seconds:.2f} s)"
             )
@@ -331,49 +322,22 @@ async def bench(kind: str, url: str, calls: int, casts: int, repeat: int) -> Res
             return result
         except Unreachable as exc:
             result.skipped = str(exc)
-            _progress(f"{kind}: skipped, {result.skipped}")
+            progress(f"{kind}: skipped, {result.skipped}")
             return result
         except Exception as exc:
             result.failed = f"{type(exc).__name__}: {exc}"
             if attempt == 1:
-                _progress(f"{kind}: run failed ({result.failed}); retrying once in {RETRY_PAUSE:g} s")
+                progress(f"{kind}: run failed ({result.failed}); retrying once in {RETRY_PAUSE:g} s")
                 await asyncio.sleep(RETRY_PAUSE)
             else:
-                _progress(f"{kind}: run failed again ({result.failed}); giving up")
+                progress(f"{kind}: run failed again ({result.failed}); giving up")
     return result
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        nproc = len(os.sched_getaffinity(0))
-    except AttributeError:
-        nproc = os.cpu_count() or 0
-    return {
-        "nproc": nproc,
-        "cpu": cpu,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "os": f"{platform.system()} {platform.release()}",
-    }
 
 
-def command_line() -> str:
-    """The command as typed (interpreter included) when Linux can tell us."""
-    try:
-        raw = Path("/proc/self/cmdline").read_bytes()
-        args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-        if args:
-            return shlex.join(args)
-    except OSError:
-        pass
-    return shlex.join([sys.executable, *sys.argv])
+
+
 
 
 def render_table(results: list[Result], info: dict[str, Any], command: str, repeat: int) -> str:

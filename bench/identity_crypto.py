@@ -32,21 +32,20 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
-import os
-import platform
-import shlex
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 # Runnable as ``python bench/identity_crypto.py`` without installing the project.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import command_line, machine, percentile, progress
 
 from loom import eventloop, timeutils
 from loom.identity.keys import KeyRepository
@@ -56,16 +55,9 @@ from loom.identity.tokens import TokenPayload, TokenProvider, new_audit_id
 WARMUP = 1000
 
 
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """The ``pct`` percentile of sorted values, interpolating between ranks."""
-    pos = (len(sorted_values) - 1) * pct / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+
 
 
 def time_each(operation: Callable[[], object], ops: int) -> dict[str, float]:
@@ -103,7 +95,7 @@ def bench_tokens(ops: int, repeat: int) -> dict[str, Any]:
         time_each(lambda: provider.decode(provider.issue(payload)), WARMUP)
         repeats = []
         for i in range(repeat):
-            _progress(f"tokens: repeat {i + 1}/{repeat}")
+            progress(f"tokens: repeat {i + 1}/{repeat}")
             issue = time_each(lambda: provider.issue(payload), ops)
             decode = time_each(lambda: provider.decode(token), ops)
             repeats.append(
@@ -122,7 +114,7 @@ async def bench_bcrypt(rounds: int, ops: int) -> dict[str, float]:
     hashes, verifies, dummies = [], [], []
     hashed = await hash_password("warm-up", rounds)
     for i in range(ops):
-        _progress(f"bcrypt: op {i + 1}/{ops}")
+        progress(f"bcrypt: op {i + 1}/{ops}")
         start = time.perf_counter()
         hashed = await hash_password(f"correct horse battery staple {i}", rounds)
         hashes.append(time.perf_counter() - start)
@@ -142,38 +134,10 @@ async def bench_bcrypt(rounds: int, ops: int) -> dict[str, float]:
     }
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        nproc = len(os.sched_getaffinity(0))
-    except AttributeError:
-        nproc = os.cpu_count() or 0
-    return {
-        "nproc": nproc,
-        "cpu": cpu,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "os": f"{platform.system()} {platform.release()}",
-        "libraries": ", ".join(f"{name} {version(name)}" for name in ("cryptography", "bcrypt", "msgpack")),
-    }
 
 
-def command_line() -> str:
-    """The command as typed (interpreter included) when Linux can tell us."""
-    try:
-        raw = Path("/proc/self/cmdline").read_bytes()
-        args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-        if args:
-            return shlex.join(args)
-    except OSError:
-        pass
-    return shlex.join([sys.executable, *sys.argv])
+
+
 
 
 def render_table(
@@ -227,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = command_line()
     info = machine()
+    info["libraries"] = ", ".join(f"{name} {version(name)}" for name in ("cryptography", "bcrypt", "msgpack"))
     tokens = bench_tokens(args.ops, args.repeat)
     pw = eventloop.run(bench_bcrypt(args.rounds, args.bcrypt_ops))
     if args.json:

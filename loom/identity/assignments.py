@@ -117,7 +117,9 @@ async def direct_effective_role_ids(session: AsyncSession, user_id: str, *, proj
                                     domain_id: str | None = None, system: bool = False) -> set[str]:
     """The roles given to the user on one scope, directly, through groups and
     by inheritance, before implied roles are added."""
-    actors = [user_id, *await session.scalars(select(UserGroup.group_id).where(UserGroup.user_id == user_id))]
+    # The user and every group of the user, in the same query as the roles.
+    groups_of_user = select(UserGroup.group_id).where(UserGroup.user_id == user_id).scalar_subquery()
+    actor = (Assignment.actor_id == user_id) | Assignment.actor_id.in_(groups_of_user)
     if project is not None:
         inherited_targets = [project.domain_id]
         parent = project.parent_id
@@ -136,7 +138,7 @@ async def direct_effective_role_ids(session: AsyncSession, user_id: str, *, proj
         where = Assignment.target_id == SYSTEM
     else:
         return set()
-    return set(await session.scalars(select(Assignment.role_id).where(Assignment.actor_id.in_(actors), where)))
+    return set(await session.scalars(select(Assignment.role_id).where(actor, where)))
 
 
 async def project_ids_for_user(session: AsyncSession, user_id: str) -> set[str]:

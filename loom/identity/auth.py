@@ -87,13 +87,13 @@ async def authenticate(
     expires = now + dt.timedelta(seconds=lifetime)
     if who.expires_at is not None:
         expires = min(expires, who.expires_at)
-    scope = await _scope(session, ref, who, auth.get("scope"))
+    scope, project = await _scope(session, ref, who, auth.get("scope"))
     payload = TokenPayload(
         user_id=who.user.id, methods=tuple(who.methods), issued_at=now, expires_at=expires,
         audit_ids=who.audit_ids, app_cred_id=who.app_cred.id if who.app_cred else None, **scope,
     )
     # Refuse a scope the user holds no role on, before a token exists.
-    return await validate(session, ref, payload, check_revoked=False)
+    return await validate(session, ref, payload, check_revoked=False, project=project)
 
 
 async def _find_user(session: AsyncSession, ref: Reference, user: Any) -> User | None:
@@ -164,17 +164,19 @@ def _check_user(ref: Reference, user: User) -> None:
         raise unauthorized()
 
 
-async def _scope(session: AsyncSession, ref: Reference, who: _Identity, scope: Any) -> dict[str, Any]:
+async def _scope(session: AsyncSession, ref: Reference, who: _Identity, scope: Any
+                 ) -> tuple[dict[str, Any], Project | None]:
+    """The scope asked for, and the project when it is one (to save a query)."""
     if who.app_cred is not None:
         if scope not in (None, {}):
             raise unauthorized("Application credentials cannot request a scope.")
-        return {"project_id": who.app_cred.project_id}
+        return {"project_id": who.app_cred.project_id}, None
     if scope is None:
         if who.inherited_scope is not None:
-            return who.inherited_scope
-        return await _default_scope(session, ref, who.user)
+            return who.inherited_scope, None
+        return await _default_scope(session, ref, who.user), None
     if scope == "unscoped":
-        return {}
+        return {}, None
     if not isinstance(scope, dict) or len(scope) != 1:
         raise Invalid("auth.scope must name exactly one of project, domain or system.")
     if "project" in scope:
@@ -189,17 +191,17 @@ async def _scope(session: AsyncSession, ref: Reference, who: _Identity, scope: A
                 raise Invalid("A project scope needs an id, or a name and a domain.")
         except NotFound:
             raise unauthorized() from None
-        return {"project_id": project.id}
+        return {"project_id": project.id}, project
     if "domain" in scope:
         try:
             domain = ref.find_domain(scope["domain"] or {})
         except NotFound:
             raise unauthorized() from None
-        return {"domain_id": domain.id}
+        return {"domain_id": domain.id}, None
     if "system" in scope:
         if scope["system"] != {"all": True}:
             raise Invalid("The only system scope is {\"all\": true}.")
-        return {"system": "all"}
+        return {"system": "all"}, None
     if "OS-TRUST:trust" in scope:
         raise Invalid("Trusts are not supported.")
     raise Invalid("auth.scope must name exactly one of project, domain or system.")
@@ -223,7 +225,7 @@ async def _role_ids(session: AsyncSession, ref: Reference, user_id: str, **scope
 
 
 async def validate(session: AsyncSession, ref: Reference, payload: TokenPayload, *,
-                   check_revoked: bool = True) -> TokenInfo:
+                   check_revoked: bool = True, project: Project | None = None) -> TokenInfo:
     """Everything a valid token stands for, or Unauthorized."""
     if check_revoked and await revocations.is_revoked(session, payload):
         raise unauthorized("The token has been revoked.")
@@ -237,7 +239,8 @@ async def validate(session: AsyncSession, ref: Reference, payload: TokenPayload,
     info = TokenInfo(payload=payload, user=user, user_domain=user_domain)
     try:
         if payload.project_id:
-            info.project = await projects.get(session, payload.project_id)
+            info.project = (project if project is not None and project.id == payload.project_id
+                            else await projects.get(session, payload.project_id))
             info.project_domain = ref.domain(info.project.domain_id)
             if not info.project.enabled or not info.project_domain.enabled:
                 raise unauthorized()
