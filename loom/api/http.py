@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from loom.context import RequestContext
-from loom.errors import Invalid, LoomError, Unauthorized
+from loom.errors import Invalid, LoomError, NotFound, Unauthorized
 
 LOG = logging.getLogger(__name__)
 
@@ -122,6 +122,15 @@ def routes(endpoints: list[Endpoint], deps: Any, *, authenticate: Authenticator,
         out.append(Route(path, _dispatcher(methods, deps, authenticate, render_error),
                          methods=ALL_METHODS))
     return out
+
+
+def not_found_handler(deps: Any, render_error: ErrorRenderer) -> Callable[..., Awaitable[Response]]:
+    """Unknown paths answer in the API's own error format too."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        return render_error(NotFound(f"The resource could not be found: {request.url.path}"), deps)
+
+    return handle
 
 
 def _dispatcher(methods: dict[str, Endpoint], deps: Any, authenticate: Authenticator,

@@ -13,5 +13,7 @@ from loom.api.identity.routes import ENDPOINTS
 
 
 def build(deps: Any) -> Starlette:
-    return Starlette(routes=http.routes(ENDPOINTS, deps, authenticate=authenticator(deps.identity),
-                                   render_error=errors.render))
+    return Starlette(
+        routes=http.routes(ENDPOINTS, deps, authenticate=authenticator(deps.identity), render_error=errors.render),
+        exception_handlers={404: http.not_found_handler(deps, errors.render)},
+    )
