@@ -38,6 +38,7 @@ class Grant:
     via_group: str | None = None
     via_role: str | None = None
     via_target: str | None = None
+    via_target_type: Target | None = None
 
 
 async def _check_actor(session: AsyncSession, actor: Actor, actor_id: str) -> None:
@@ -199,11 +200,12 @@ async def _effective(session: AsyncSession, grants: list[Grant]) -> list[Grant]:
             targets = [("project", p, g.target_id) for p in await _inheriting_projects(session, g)]
         for user_id, via_group in users:
             for target, target_id, via_target in targets:
+                via_type = g.target if via_target else None
                 out.append(Grant("user", user_id, target, target_id, g.role_id, False, via_group,
-                                 None, via_target))
+                                 None, via_target, via_type))
                 for implied in roles.expand_with(rules, [g.role_id]) - {g.role_id}:
                     out.append(Grant("user", user_id, target, target_id, implied, False, via_group,
-                                     g.role_id, via_target))
+                                     g.role_id, via_target, via_type))
     return out
 
 

@@ -28,7 +28,7 @@ async def is_revoked(session: AsyncSession, token: TokenPayload) -> bool:
     """True if any event matches the token."""
     candidates = or_(
         Revocation.user_id == token.user_id,
-        Revocation.audit_id.in_(token.audit_ids),
+        Revocation.audit_id == token.audit_ids[0],
         *([Revocation.project_id == token.project_id] if token.project_id else []),
         *([Revocation.domain_id == token.domain_id] if token.domain_id else []),
         *([Revocation.app_cred_id == token.app_cred_id] if token.app_cred_id else []),
@@ -45,7 +45,8 @@ def _matches(event: Revocation, token: TokenPayload) -> bool:
         return False
     if event.domain_id is not None and event.domain_id != token.domain_id:
         return False
-    if event.audit_id is not None and event.audit_id not in token.audit_ids:
+    # A revoked token takes only itself down, not tokens rescoped from it.
+    if event.audit_id is not None and event.audit_id != token.audit_ids[0]:
         return False
     return event.app_cred_id is None or event.app_cred_id == token.app_cred_id
 

@@ -37,8 +37,7 @@ async def create(call: Call) -> Response:
     user_id = call.params["user_id"]
     enforce(call, "identity:create_application_credential", _target(user_id))
     info = call.auth
-    if info is not None and info.app_cred is not None and not info.app_cred.unrestricted:
-        raise Forbidden("A restricted application credential cannot create another one.")
+    _refuse_restricted(call, "create")
     if not call.ctx.project_id:
         raise Forbidden("A project-scoped token is required to create an application credential.")
     body = await call.validated(schemas.AppCredentialCreate, "application_credential")
@@ -61,6 +60,14 @@ async def create(call: Call) -> Response:
     out = views(call).app_cred(cred, role_rows)
     out["secret"] = secret
     return JSON({"application_credential": out}, status_code=201)
+
+
+def _refuse_restricted(call: Call, what: str) -> None:
+    """A restricted application credential must not manage credentials:
+    a leaked one could otherwise mint or wipe the others."""
+    info = call.auth
+    if info is not None and info.app_cred is not None and not info.app_cred.unrestricted:
+        raise Forbidden(f"A restricted application credential cannot {what} application credentials.")
 
 
 async def _wanted_roles(session: object, refs: list[schemas.RoleRef] | None, held: set[str]) -> set[str]:
@@ -101,6 +108,7 @@ async def show(call: Call) -> Response:
 async def delete(call: Call) -> Response:
     user_id = call.params["user_id"]
     enforce(call, "identity:delete_application_credential", _target(user_id))
+    _refuse_restricted(call, "delete")
     async with write(call) as session:
         await app_creds.delete(session, user_id, call.params["cred_id"])
     return empty()

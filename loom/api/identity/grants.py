@@ -135,8 +135,7 @@ def _render(call: Call, g: Grant, names: dict[str, Any]) -> dict[str, Any]:
     actor_id = g.via_group or g.actor_id
     actor_kind = "groups" if g.via_group else f"{g.actor}s"
     target_id = g.via_target or g.target_id
-    target_kind = "domains" if g.via_target and g.via_target not in names.get("_projects", ()) else (
-        f"{g.target}s")
+    target_kind = f"{g.via_target_type or g.target}s"
     role_id = g.via_role or g.role_id
     if g.target == "system":
         link = f"{base}/system/{actor_kind}/{actor_id}/roles/{role_id}"
