@@ -74,6 +74,21 @@ class IdentitySettings(_Section):
     cache_time: float = Field(30.0, ge=0)
 
 
+class ImageSettings(_Section):
+    # Empty means "images in the data directory".
+    store_dir: str = ""
+    # Per-project limits; -1 means no limit.
+    quota_images: int = Field(100, ge=-1)
+    quota_bytes: int = Field(1 << 40, ge=-1)
+    max_image_size: int = Field(1 << 40, gt=0)
+    # Largest virtual disk an image may claim (a sanity bound on headers).
+    max_virtual_size: int = Field(16 << 40, gt=0)
+    # An upload renews its lease this often; one whose lease expired died
+    # with its process and is rolled back to queued.
+    upload_lease: float = Field(30.0, gt=0)
+    chunk_size: int = Field(1 << 20, ge=4096)
+
+
 class LogSettings(_Section):
     level: str = "INFO"
     debug: bool = False
@@ -86,6 +101,7 @@ class Settings(_Section):
     api: ApiSettings = ApiSettings()
     service: ServiceSettings = ServiceSettings()
     identity: IdentitySettings = IdentitySettings()
+    image: ImageSettings = ImageSettings()
     log: LogSettings = LogSettings()
 
     @property
@@ -104,6 +120,10 @@ class Settings(_Section):
     @property
     def key_dir(self) -> Path:
         return Path(self.identity.key_dir) if self.identity.key_dir else self.data_dir / "fernet-keys"
+
+    @property
+    def image_dir(self) -> Path:
+        return Path(self.image.store_dir) if self.image.store_dir else self.data_dir / "images"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with dotted keys (``"bus.url"``) or sections replaced."""

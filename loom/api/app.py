@@ -12,12 +12,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 import loom
-from loom.api import identity
+from loom.api import identity, image
 from loom.api.middleware import RequestIdMiddleware
 from loom.bus.rpc import Bus
 from loom.config import Settings
 from loom.db.engine import Database
 from loom.identity.service import IdentityService
+from loom.image.service import ImageService
 from loom.policy import Enforcer
 
 
@@ -30,14 +31,16 @@ class ApiDeps:
     bus: Bus
     identity: IdentityService
     enforcer: Enforcer
+    images: ImageService
 
 
 def make_deps(settings: Settings, db: Database, bus: Bus) -> ApiDeps:
     from loom.api.identity.policies import RULES as IDENTITY_RULES
+    from loom.api.image.policies import RULES as IMAGE_RULES
 
     policy_file = Path(settings.identity.policy_file) if settings.identity.policy_file else None
-    enforcer = Enforcer(IDENTITY_RULES, policy_file)
-    return ApiDeps(settings, db, bus, IdentityService(settings, db, bus), enforcer)
+    enforcer = Enforcer([*IDENTITY_RULES, *IMAGE_RULES], policy_file)
+    return ApiDeps(settings, db, bus, IdentityService(settings, db, bus), enforcer, ImageService(settings, db))
 
 
 def build_app(deps: ApiDeps) -> Starlette:
@@ -62,6 +65,7 @@ def build_app(deps: ApiDeps) -> Starlette:
         Route("/", root),
         Route("/healthz", healthz),
         Mount("/identity", app=identity.build(deps)),
+        Mount("/image", app=image.build(deps)),
     ])
     app.state.deps = deps
     app.add_middleware(RequestIdMiddleware)

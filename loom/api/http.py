@@ -146,7 +146,12 @@ def _dispatcher(methods: dict[str, Endpoint], deps: Any, authenticate: Authentic
                 ctx, auth = await authenticate(request, ctx)
             return await ep.handler(Call(request, ctx, deps, auth, dict(request.path_params)))
         except LoomError as exc:
-            return render_error(exc, deps)
+            response = render_error(exc, deps)
+            if exc.status == 401:
+                # Every API tells clients where to authenticate, as
+                # keystonemiddleware does.
+                response.headers["WWW-Authenticate"] = f'Keystone uri="{deps.settings.public_url}/identity"'
+            return response
         except Exception:
             LOG.exception("unexpected error handling %s %s", request.method, request.url.path)
             return render_error(LoomError("An unexpected error prevented the server from fulfilling "

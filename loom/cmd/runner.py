@@ -121,6 +121,7 @@ class Runner:
         assert self.db is not None and self.bus is not None
         self.api_deps = make_deps(self.settings, self.db, self.bus)
         await self.api_deps.identity.start()
+        await self.api_deps.images.start()
         app = build_app(self.api_deps)
         config = uvicorn.Config(
             app, host=self.settings.api.host, port=self.settings.api.port,
@@ -143,6 +144,7 @@ class Runner:
                 await self._api_task
             self.api = self._api_task = None
         if self.api_deps is not None:
+            await self.api_deps.images.stop()
             await self.api_deps.identity.stop()
             self.api_deps = None
         for service in reversed(self.services):

@@ -36,7 +36,10 @@ ROLES = ("admin", "manager", "member", "reader", "service")
 # admin > manager > member > reader, as Keystone's bootstrap sets them up.
 IMPLIES = (("admin", "manager"), ("manager", "member"), ("member", "reader"))
 # (type, name, path under the public URL) for every API served so far.
-APIS: tuple[tuple[str, str, str], ...] = (("identity", "keystone", "/identity"),)
+APIS: tuple[tuple[str, str, str], ...] = (
+    ("identity", "keystone", "/identity"),
+    ("image", "glance", "/image"),
+)
 PASSWORD_FILE = "admin-password"
 
 

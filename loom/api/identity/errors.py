@@ -18,8 +18,5 @@ TITLES = {
 
 def render(exc: LoomError, deps: Any) -> Response:
     status = exc.status
-    headers = {}
-    if status == 401:
-        headers["WWW-Authenticate"] = f'Keystone uri="{deps.settings.public_url}/identity"'
     body = {"error": {"code": status, "title": TITLES.get(status, "Error"), "message": exc.message}}
-    return JSON(body, status_code=status, headers=headers)
+    return JSON(body, status_code=status)

@@ -18,6 +18,7 @@ from loom.db.models.identity import (
     User,
     UserGroup,
 )
+from loom.db.models.image import Image, ImageMember
 from loom.db.models.service import Service
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "CatalogService",
     "Domain",
     "Group",
+    "Image",
+    "ImageMember",
     "ImpliedRole",
     "Project",
     "Region",

@@ -1,0 +1,1 @@
+"""The image service: records, a safe streaming store, format inspection."""
