@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 import loom
-from loom.api import identity, image
+from loom.api import compute, identity, image, placement
 from loom.api.middleware import RequestIdMiddleware
 from loom.bus.rpc import Bus
 from loom.config import Settings
@@ -35,11 +35,13 @@ class ApiDeps:
 
 
 def make_deps(settings: Settings, db: Database, bus: Bus) -> ApiDeps:
+    from loom.api.compute.policies import RULES as COMPUTE_RULES
     from loom.api.identity.policies import RULES as IDENTITY_RULES
     from loom.api.image.policies import RULES as IMAGE_RULES
+    from loom.api.placement.policies import RULES as PLACEMENT_RULES
 
     policy_file = Path(settings.identity.policy_file) if settings.identity.policy_file else None
-    enforcer = Enforcer([*IDENTITY_RULES, *IMAGE_RULES], policy_file)
+    enforcer = Enforcer([*IDENTITY_RULES, *IMAGE_RULES, *PLACEMENT_RULES, *COMPUTE_RULES], policy_file)
     return ApiDeps(settings, db, bus, IdentityService(settings, db, bus), enforcer, ImageService(settings, db))
 
 
@@ -66,6 +68,8 @@ def build_app(deps: ApiDeps) -> Starlette:
         Route("/healthz", healthz),
         Mount("/identity", app=identity.build(deps)),
         Mount("/image", app=image.build(deps)),
+        Mount("/compute", app=compute.build(deps)),
+        Mount("/placement", app=placement.build(deps)),
     ])
     app.state.deps = deps
     app.add_middleware(RequestIdMiddleware)

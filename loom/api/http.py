@@ -42,6 +42,11 @@ class Call:
     params: dict[str, str] = field(default_factory=dict)
 
     @property
+    def version(self) -> Any:
+        """The negotiated microversion, on APIs that have them."""
+        return self.request.scope["state"].get("version")
+
+    @property
     def query(self) -> dict[str, str]:
         return dict(self.request.query_params)
 

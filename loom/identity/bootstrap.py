@@ -39,6 +39,8 @@ IMPLIES = (("admin", "manager"), ("manager", "member"), ("member", "reader"))
 APIS: tuple[tuple[str, str, str], ...] = (
     ("identity", "keystone", "/identity"),
     ("image", "glance", "/image"),
+    ("placement", "placement", "/placement"),
+    ("compute", "nova", "/compute/v2.1"),
 )
 PASSWORD_FILE = "admin-password"
 

@@ -74,7 +74,7 @@ async def list_(session: AsyncSession, ctx: RequestContext, filters: dict[str, A
     visibility = filters.get("visibility")
     if visibility is not None and visibility not in (*VISIBILITIES, "all"):
         raise Invalid(f"Invalid visibility value: {visibility}")
-    if not ctx.is_admin or visibility in (None, "shared"):
+    if not ctx.is_admin:
         query = query.where(_listable(ctx, visibility, member_status))
     if visibility not in (None, "all"):
         query = query.where(Image.visibility == visibility)
@@ -124,8 +124,8 @@ def _listable(ctx: RequestContext, visibility: str | None, member_status: str) -
     own = Image.owner == ctx.project_id if ctx.project_id else false()
     if visibility == "community":
         return or_(own, Image.visibility == "community")
-    if ctx.is_admin and visibility is None:
-        return True
+    if visibility == "all":
+        return or_(own, Image.visibility.in_(("public", "community")), shared)
     return or_(own, Image.visibility == "public", shared)
 
 
@@ -152,7 +152,7 @@ def _int(value: Any, name: str) -> int:
 
 
 async def count_owned(session: AsyncSession, project_id: str) -> tuple[int, int]:
-    """How many images the project owns, and their bytes."""
+    """How many images the project owns, and the bytes of their data."""
     row = (await session.execute(select(func.count(), func.coalesce(func.sum(Image.size), 0)).where(
         Image.owner == project_id))).one()
     return int(row[0]), int(row[1])

@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 
 from loom.config import ImageSettings
 from loom.context import RequestContext
+from loom.db import locks
 from loom.db.engine import Database
 from loom.db.models import Image
 from loom.errors import Conflict, Forbidden, Invalid
@@ -53,7 +54,7 @@ async def upload(db: Database, store: FileStore, ctx: RequestContext, image_id: 
         await _check_quota(db, image, staged.size, s)
         await store.commit(staged)
         try:
-            return await _activate(db, image_id, staged, inspection.virtual_size)
+            return await _activate(db, image_id, staged, inspection.virtual_size, s.quota_bytes)
         except BaseException:
             await store.delete(image_id)
             raise
@@ -119,11 +120,15 @@ async def _check_quota(db: Database, image: Image, size: int, s: ImageSettings) 
         raise images.OverLimit(f"Image size quota exceeded: {used + size} bytes would exceed the limit of {quota}.")
 
 
-async def _activate(db: Database, image_id: str, staged: Staged, virtual_size: int) -> Image:
+async def _activate(db: Database, image_id: str, staged: Staged, virtual_size: int, quota_bytes: int) -> Image:
     async with db.session.begin() as session:
         image = await session.get(Image, image_id, with_for_update=True)
         if image is None or image.status != "saving":
             raise Conflict(f"Image {image_id} changed during the upload.")
+        # Serialise with the owner's other uploads, write, then count: two
+        # uploads finishing together cannot both slip under the quota.
+        if image.owner:
+            await locks.lock(session, f"image-quota:{image.owner}")
         image.status = "active"
         image.size = staged.size
         image.virtual_size = virtual_size
@@ -131,6 +136,12 @@ async def _activate(db: Database, image_id: str, staged: Staged, virtual_size: i
         image.os_hash_algo = "sha512"
         image.os_hash_value = staged.sha512
         image.upload_lease = None
+        await session.flush()
+        if quota_bytes >= 0 and image.owner:
+            _, used = await images.count_owned(session, image.owner)
+            if used > quota_bytes:
+                raise images.OverLimit(f"Image size quota exceeded: {used} bytes would exceed the limit of "
+                                       f"{quota_bytes}.")
         return image
 
 

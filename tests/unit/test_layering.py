@@ -67,7 +67,7 @@ RULES = [
     Rule(
         "drivers, compute and the bus import no database code",
         under("loom.virt", "loom.compute", "loom.network.driver", "loom.network.drivers", "loom.bus"),
-        lambda module, used: under("loom.db", "sqlalchemy")(used),
+        lambda module, used: under("loom.db", "loom.objects", "sqlalchemy")(used),
     ),
     Rule(
         "the api imports service rpcapi modules, never manager modules",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.responses import Response
 
@@ -139,7 +140,7 @@ async def list_(call: Call) -> Response:
         params.append(("marker", page.next_marker))
         if "limit" not in call.query:
             params.append(("limit", str(limit)))
-        body["next"] = "/v2/images?" + "&".join(f"{k}={v}" for k, v in params)
+        body["next"] = "/v2/images?" + urlencode(params)
     return JSON(body)
 
 

@@ -3,6 +3,7 @@ same schema; a test keeps the two in agreement. Every model module is
 imported here so ``Base.metadata`` is complete."""
 
 from loom.db.models.base import Base, TimestampMixin, new_id, new_uuid
+from loom.db.models.compute import Flavor, FlavorExtraSpec, FlavorProject, KeyPair
 from loom.db.models.identity import (
     AppCredential,
     Assignment,
@@ -19,6 +20,16 @@ from loom.db.models.identity import (
     UserGroup,
 )
 from loom.db.models.image import Image, ImageMember
+from loom.db.models.placement import (
+    CustomResourceClass,
+    CustomTrait,
+    PlacementAllocation,
+    PlacementConsumer,
+    ProviderAggregate,
+    ProviderInventory,
+    ProviderTrait,
+    ResourceProvider,
+)
 from loom.db.models.service import Service
 
 __all__ = [
@@ -27,13 +38,25 @@ __all__ = [
     "Base",
     "CatalogEndpoint",
     "CatalogService",
+    "CustomResourceClass",
+    "CustomTrait",
     "Domain",
+    "Flavor",
+    "FlavorExtraSpec",
+    "FlavorProject",
     "Group",
     "Image",
     "ImageMember",
     "ImpliedRole",
+    "KeyPair",
+    "PlacementAllocation",
+    "PlacementConsumer",
     "Project",
+    "ProviderAggregate",
+    "ProviderInventory",
+    "ProviderTrait",
     "Region",
+    "ResourceProvider",
     "Revocation",
     "Role",
     "Service",
