@@ -89,6 +89,18 @@ class ImageSettings(_Section):
     chunk_size: int = Field(1 << 20, ge=4096)
 
 
+class ComputeSettings(_Section):
+    driver: str = "fake"
+    # How many fake hosts ``loom up`` runs (named <host>-1, <host>-2, ...);
+    # 1 means one host named after the machine.
+    fake_hosts: int = Field(1, ge=1)
+    fake_vcpus: int = Field(16, ge=1)
+    fake_memory_mb: int = Field(32768, ge=64)
+    fake_disk_gb: int = Field(1000, ge=1)
+    # Seconds a fake spawn takes, to look like a real hypervisor.
+    fake_spawn_delay: float = Field(0.0, ge=0)
+
+
 class LogSettings(_Section):
     level: str = "INFO"
     debug: bool = False
@@ -102,6 +114,7 @@ class Settings(_Section):
     service: ServiceSettings = ServiceSettings()
     identity: IdentitySettings = IdentitySettings()
     image: ImageSettings = ImageSettings()
+    compute: ComputeSettings = ComputeSettings()
     log: LogSettings = LogSettings()
 
     @property

@@ -49,14 +49,16 @@ def cli(ctx: click.Context, config: str | None) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), help="State directory (default ./.loom).")
 @click.option("--port", type=int, help="API port (default 8774).")
 @click.option("--listen", "listen", help="API listen address (default 127.0.0.1).")
+@click.option("--fake-hosts", type=int, help="Run this many fake compute hosts (default 1).")
 @db_option
 @bus_option
 @click.pass_context
-def up(ctx: click.Context, data_dir: str | None, port: int | None, listen: str | None,
+def up(ctx: click.Context, data_dir: str | None, port: int | None, listen: str | None, fake_hosts: int | None,
        db_url: str | None, bus_url: str | None) -> None:
     """Run the whole cloud in one process."""
     settings = _settings(ctx, data_dir=data_dir, **{
-        "api.port": port, "api.host": listen, "database.url": db_url, "bus.url": bus_url})
+        "api.port": port, "api.host": listen, "database.url": db_url, "bus.url": bus_url,
+        "compute.fake_hosts": fake_hosts})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     runner = Runner(settings, roles=("conductor", "scheduler", "compute", "api"), migrate_database=True,
                     bootstrap=True)

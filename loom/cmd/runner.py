@@ -27,6 +27,7 @@ from loom.db.registry import DbServiceRegistry
 from loom.errors import Invalid
 from loom.identity.bootstrap import Credentials, bootstrap
 from loom.manager import Manager
+from loom.objects import defaults
 from loom.scheduler.manager import SchedulerManager
 from loom.service import Service, ServiceRegistry
 
@@ -35,6 +36,12 @@ LOG = logging.getLogger(__name__)
 ROLES = ("conductor", "scheduler", "compute", "api")
 # Roles that must not open the database (a compromised host must not reach it).
 NO_DATABASE = frozenset({"compute"})
+
+
+def _hosts(s: Settings) -> tuple[str, ...]:
+    if s.compute.fake_hosts <= 1:
+        return (s.service.host,)
+    return tuple(f"{s.service.host}-{i}" for i in range(1, s.compute.fake_hosts + 1))
 
 
 class _ApiServer(uvicorn.Server):
@@ -75,6 +82,7 @@ class Runner:
                 await migrate.upgrade(self.db)
             if self.bootstrap:
                 self.credentials = await bootstrap(s, self.db)
+                await defaults.ensure(s, self.db)
         self.bus = Bus.from_settings(s.bus)
         await self.bus.start()
         try:
@@ -82,7 +90,7 @@ class Runner:
                 if role == "api":
                     await self._start_api()
                 elif role == "compute":
-                    for host in self.compute_hosts or (s.service.host,):
+                    for host in self.compute_hosts or _hosts(s):
                         await self._start_service(self._compute_manager(host))
                 else:
                     await self._start_service(self._manager(role))
@@ -94,15 +102,21 @@ class Runner:
         host = self.settings.service.host
         if role == "conductor":
             assert self.db is not None
-            return ConductorManager(host, self.db)
+            return ConductorManager(host, self.db, self.bus)
         if role == "scheduler":
-            return SchedulerManager(host)
+            assert self.db is not None
+            return SchedulerManager(host, self.db, service_down_time=self.settings.service.down_time)
         raise ValueError(f"unknown service {role!r}")
 
     def _compute_manager(self, host: str) -> Manager:
         from loom.compute.manager import ComputeManager
+        from loom.virt.fake import FakeDriver
 
-        return ComputeManager(host)
+        assert self.bus is not None
+        c = self.settings.compute
+        driver = FakeDriver(host=host, vcpus=c.fake_vcpus, memory_mb=c.fake_memory_mb, disk_gb=c.fake_disk_gb,
+                            spawn_delay=c.fake_spawn_delay)
+        return ComputeManager(host, driver, self.bus)
 
     def _registry(self, manager: Manager) -> ServiceRegistry:
         assert self.bus is not None

@@ -1,12 +1,59 @@
-"""The compute service: one per hypervisor host, driving its virt driver."""
+"""The compute service: one per hypervisor host. It owns the instances on
+its host, drives the virt driver and reports the host's inventory; it
+never opens the database (the conductor does that for it)."""
 
 from __future__ import annotations
 
-from loom.manager import Manager
+import logging
 
-TOPIC = "compute"
+from loom.bus.rpc import Bus, expose
+from loom.compute import build
+from loom.compute.rpcapi import TOPIC
+from loom.conductor.rpcapi import ConductorAPI
+from loom.context import RequestContext
+from loom.manager import Manager, periodic
+from loom.virt.driver import VirtDriver
+
+LOG = logging.getLogger(__name__)
+RESOURCE_INTERVAL = 60.0
+# Allocation ratios of what this host offers to placement (Nova's defaults).
+CPU_RATIO, RAM_RATIO, DISK_RATIO = 16.0, 1.5, 1.0
 
 
 class ComputeManager(Manager):
     binary = "loom-compute"
     topic = TOPIC
+
+    def __init__(self, host: str, driver: VirtDriver, bus: Bus) -> None:
+        super().__init__(host)
+        self.driver = driver
+        self.conductor = ConductorAPI(bus)
+
+    async def start(self) -> None:
+        await self.driver.init_host(self.host)
+        await self.update_available_resource()
+
+    async def stop(self) -> None:
+        await self.driver.cleanup()
+
+    @periodic(RESOURCE_INTERVAL)
+    async def update_available_resource(self) -> None:
+        """Report the host's inventory to placement (through the conductor)."""
+        res = await self.driver.host_resources()
+        inventories = {
+            "VCPU": {"total": res.vcpus, "allocation_ratio": CPU_RATIO, "reserved": 0},
+            "MEMORY_MB": {"total": res.memory_mb, "allocation_ratio": RAM_RATIO, "reserved": 0},
+            "DISK_GB": {"total": res.local_gb, "allocation_ratio": DISK_RATIO, "reserved": 0},
+        }
+        await self.conductor.update_available_resource(RequestContext.for_service(self.binary), self.host,
+                                                       {"inventories": inventories})
+
+    @expose
+    async def build_and_run_instance(self, ctx: RequestContext, instance: dict, spec: dict,
+                                     alternates: list) -> None:
+        await build.build_and_run(self, ctx, instance, spec, alternates)
+
+    @expose
+    async def terminate_instance(self, ctx: RequestContext, instance_uuid: str) -> None:
+        await self.driver.destroy(instance_uuid)
+        await self.conductor.instance_deleted(ctx, instance_uuid, self.host)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from loom.bus.rpc import Bus
 from loom.context import RequestContext
 
@@ -14,6 +16,31 @@ class ConductorAPI:
 
     async def service_report(self, ctx: RequestContext, host: str, binary: str, topic: str) -> None:
         await self.client.call(ctx, "service_report", host=host, binary=binary, topic=topic)
+
+    async def build_instances(self, ctx: RequestContext, spec: dict[str, Any], instance_uuids: list[str]) -> None:
+        await self.client.cast(ctx, "build_instances", spec=spec, instance_uuids=instance_uuids)
+
+    async def instance_update(self, ctx: RequestContext, instance_uuid: str, values: dict[str, Any],
+                              expected_task_state: list[str | None] | None = None, event: str | None = None,
+                              host: str | None = None) -> bool:
+        """Update an instance for a compute host; False if its task state
+        was not one of ``expected_task_state``."""
+        return bool(await self.client.call(ctx, "instance_update", instance_uuid=instance_uuid, values=values,
+                                           expected_task_state=expected_task_state, event=event, host=host))
+
+    async def reschedule(self, ctx: RequestContext, instance_uuid: str, spec: dict[str, Any],
+                         alternates: list[dict[str, Any]], failed_host: str, reason: str) -> None:
+        await self.client.cast(ctx, "reschedule", instance_uuid=instance_uuid, spec=spec, alternates=alternates,
+                               failed_host=failed_host, reason=reason)
+
+    async def instance_deleted(self, ctx: RequestContext, instance_uuid: str, host: str) -> None:
+        await self.client.call(ctx, "instance_deleted", instance_uuid=instance_uuid, host=host)
+
+    async def update_available_resource(self, ctx: RequestContext, host: str, resources: dict[str, Any]) -> None:
+        await self.client.call(ctx, "update_available_resource", host=host, resources=resources)
+
+    async def instances_on_host(self, ctx: RequestContext, host: str) -> list[dict[str, Any]]:
+        return list(await self.client.call(ctx, "instances_on_host", host=host))
 
 
 class ConductorServiceRegistry:

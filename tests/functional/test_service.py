@@ -101,7 +101,7 @@ async def test_stop_finishes_in_flight_work(settings: Settings, bus: Bus, db: Da
 async def test_compute_heartbeats_through_the_conductor(
     settings: Settings, bus: Bus, db: Database
 ) -> None:
-    conductor = make_service(ConductorManager("ctl", db), bus, settings, db)
+    conductor = make_service(ConductorManager("ctl", db, bus), bus, settings, db)
     await conductor.start()
     worker = Service(Worker("c1"), bus=bus, settings=settings.service,
                      registry=ConductorServiceRegistry(bus))
@@ -120,7 +120,7 @@ async def test_waits_for_the_conductor_to_come_up(settings: Settings, bus: Bus, 
     starting = asyncio.create_task(worker.start())
     await asyncio.sleep(0.3)
     assert not starting.done()
-    conductor = make_service(ConductorManager("ctl", db), bus, settings, db)
+    conductor = make_service(ConductorManager("ctl", db, bus), bus, settings, db)
     await conductor.start()
     try:
         await asyncio.wait_for(starting, 10)

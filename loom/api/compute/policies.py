@@ -3,12 +3,19 @@ operators' existing overrides carry over."""
 
 from __future__ import annotations
 
-from loom.policy.enforcer import ADMIN, ADMIN_OR_PROJECT_READER, Rule
+from loom.policy.enforcer import ADMIN, ADMIN_OR_PROJECT_MEMBER, ADMIN_OR_PROJECT_READER, Rule
 
 OWNER_USER = f"({ADMIN}) or user_id:%(user_id)s"
 ANY = ""
 
 RULES = [
+    Rule("os_compute_api:servers:index", ADMIN_OR_PROJECT_READER, "List servers."),
+    Rule("os_compute_api:servers:detail", ADMIN_OR_PROJECT_READER, "List servers with details."),
+    Rule("os_compute_api:servers:detail:get_all_tenants", ADMIN, "List the servers of every project."),
+    Rule("os_compute_api:servers:show", ADMIN_OR_PROJECT_READER, "Show a server."),
+    Rule("os_compute_api:servers:create", ADMIN_OR_PROJECT_MEMBER, "Create a server."),
+    Rule("os_compute_api:servers:update", ADMIN_OR_PROJECT_MEMBER, "Update a server."),
+    Rule("os_compute_api:servers:delete", ADMIN_OR_PROJECT_MEMBER, "Delete a server."),
     Rule("os_compute_api:os-flavor-manage:create", ADMIN, "Create a flavor."),
     Rule("os_compute_api:os-flavor-manage:update", ADMIN, "Update a flavor's description."),
     Rule("os_compute_api:os-flavor-manage:delete", ADMIN, "Delete a flavor."),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loom.api.compute import flavors, keypairs, versions
+from loom.api.compute import flavors, keypairs, servers, versions
 from loom.api.http import Endpoint as E
 
 RESOURCES = [
@@ -19,6 +19,12 @@ RESOURCES = [
     E("GET", "/flavors/{flavor_id}/os-extra_specs/{key}", flavors.show_extra_spec),
     E("PUT", "/flavors/{flavor_id}/os-extra_specs/{key}", flavors.update_extra_spec),
     E("DELETE", "/flavors/{flavor_id}/os-extra_specs/{key}", flavors.delete_extra_spec),
+    E("GET", "/servers", servers.list_),
+    E("POST", "/servers", servers.create),
+    E("GET", "/servers/detail", servers.detail),
+    E("GET", "/servers/{server_id}", servers.show),
+    E("PUT", "/servers/{server_id}", servers.update),
+    E("DELETE", "/servers/{server_id}", servers.delete),
     E("GET", "/os-keypairs", keypairs.list_),
     E("POST", "/os-keypairs", keypairs.create),
     E("GET", "/os-keypairs/{name}", keypairs.show),

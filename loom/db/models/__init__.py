@@ -20,6 +20,7 @@ from loom.db.models.identity import (
     UserGroup,
 )
 from loom.db.models.image import Image, ImageMember
+from loom.db.models.instance import Instance, InstanceAction, InstanceActionEvent
 from loom.db.models.placement import (
     CustomResourceClass,
     CustomTrait,
@@ -48,6 +49,9 @@ __all__ = [
     "Image",
     "ImageMember",
     "ImpliedRole",
+    "Instance",
+    "InstanceAction",
+    "InstanceActionEvent",
     "KeyPair",
     "PlacementAllocation",
     "PlacementConsumer",

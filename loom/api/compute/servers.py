@@ -1,0 +1,364 @@
+"""``/servers``: create (the boot path starts here), list, detail, show,
+update and delete."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, select
+from starlette.responses import Response
+
+from loom.api.compute import server_views
+from loom.api.compute.base import base_url, enforce, int_param, links
+from loom.api.http import JSON, Call, empty
+from loom.conductor.rpcapi import ConductorAPI
+from loom.db.models import Instance
+from loom.errors import Conflict, Invalid, NotFound
+from loom.image import images as image_records
+from loom.objects import flavors, instances, keypairs
+from loom.scheduler.request import FlavorSpec, RequestSpec
+from loom.timeutils import utcnow
+
+MAX_LIMIT = 1000
+USER_DATA_MAX = 65535
+SORT_KEYS = ("access_ip_v4", "access_ip_v6", "auto_disk_config", "availability_zone", "config_drive",
+             "created_at", "display_description", "display_name", "host", "hostname", "image_ref",
+             "instance_type_id", "kernel_id", "key_name", "launch_index", "launched_at", "locked_by", "node",
+             "power_state", "progress", "project_id", "ramdisk_id", "root_device_name", "task_state",
+             "terminated_at", "updated_at", "user_id", "uuid", "vm_state")
+_HOSTNAME_BAD = re.compile(r"[^a-z0-9-]+")
+
+
+def _target(call: Call, project_id: str | None = None) -> dict[str, Any]:
+    return {"project_id": project_id or call.ctx.project_id, "user_id": call.ctx.user_id}
+
+
+def _hostname(name: str) -> str:
+    host = _HOSTNAME_BAD.sub("-", name.lower()).strip("-")[:63].strip("-")
+    return host or "server"
+
+
+def _body_error(field: str, value: Any, why: str) -> Invalid:
+    return Invalid(f"Invalid input for field/attribute {field}. Value: {value}. {why}")
+
+
+def _metadata(value: Any, field: str = "metadata") -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _body_error(field, value, f"{value!r} is not of type 'object'")
+    for k, v in value.items():
+        if not isinstance(k, str) or not 0 < len(k) <= 255:
+            raise _body_error(field, value, "Metadata keys are strings of 1 to 255 characters")
+        if not isinstance(v, str) or len(v) > 255:
+            raise _body_error(field, value, "Metadata values are strings of at most 255 characters")
+    return dict(value)
+
+
+async def create(call: Call) -> Response:
+    enforce(call, "os_compute_api:servers:create")
+    body = await call.json_object("server")
+    v = call.version
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise _body_error("name", name, "'name' is a required property: a string of 1 to 255 characters")
+    flavor_ref = body.get("flavorRef")
+    if not isinstance(flavor_ref, (str, int)) or str(flavor_ref) == "":
+        raise _body_error("flavorRef", flavor_ref, "'flavorRef' is a required property")
+    image_ref = body.get("imageRef")
+    if not isinstance(image_ref, str) or not image_ref:
+        raise _body_error("imageRef", image_ref, "an image is required (booting from volume comes later)")
+    min_count, max_count = body.get("min_count", 1), body.get("max_count", body.get("min_count", 1))
+    for field, value in (("min_count", min_count), ("max_count", max_count)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _body_error(field, value, "must be an integer of at least 1")
+    if min_count > max_count:
+        raise Invalid("min_count must be <= max_count")
+    metadata = _metadata(body.get("metadata", {}))
+    user_data = body.get("user_data")
+    if user_data is not None:
+        if not isinstance(user_data, str) or len(user_data) > USER_DATA_MAX:
+            raise _body_error("user_data", "...", f"must be base64 text of at most {USER_DATA_MAX} characters")
+        try:
+            base64.b64decode(user_data, validate=True)
+        except (binascii.Error, ValueError):
+            raise Invalid("User data needs to be valid base 64.") from None
+    networks = body.get("networks")
+    if v.at_least("2.37") and networks is None:
+        raise _body_error("networks", None, "'networks' is a required property")
+    if networks is not None and networks not in ("auto", "none") and not isinstance(networks, list):
+        raise _body_error("networks", networks, "must be 'auto', 'none' or a list")
+    description = body.get("description")
+    if description is not None and not v.at_least("2.19"):
+        raise Invalid("Invalid input for field/attribute server. Additional properties are not allowed "
+                      "('description' was unexpected)")
+    tags = body.get("tags", [])
+    if tags and not v.at_least("2.52"):
+        raise Invalid("Invalid input for field/attribute server. Additional properties are not allowed "
+                      "('tags' was unexpected)")
+    if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 60 and "/" not in t
+                                             and "," not in t for t in tags) or len(tags) > 50:
+        raise _body_error("tags", tags, "at most 50 tags of 1 to 60 characters, without '/' or ','")
+    az = body.get("availability_zone")
+    if az is not None and (not isinstance(az, str) or not az):
+        raise _body_error("availability_zone", az, "must be a non-empty string")
+    raw = await call.json_object()
+    hints = raw.get("os:scheduler_hints") or raw.get("OS-SCH-HNT:scheduler_hints") or {}
+    if not isinstance(hints, dict):
+        raise _body_error("os:scheduler_hints", hints, "must be an object")
+
+    async with call.deps.db.session() as session:
+        try:
+            flavor = await flavors.get(session, call.ctx, str(flavor_ref))
+        except NotFound:
+            raise Invalid(f"Flavor {flavor_ref} could not be found.") from None
+        specs = await flavors.extra_specs(session, flavor)
+        try:
+            image = await image_records.get(session, call.ctx, image_ref)
+        except NotFound:
+            raise Invalid(f"Image {image_ref} could not be found.") from None
+        key_data = None
+        key_name = body.get("key_name")
+        if key_name is not None:
+            try:
+                key_data = (await keypairs.get(session, call.ctx.user_id or "", str(key_name))).public_key
+            except NotFound:
+                raise Invalid(f"Invalid key_name provided: {key_name}") from None
+    if image.status != "active":
+        raise Invalid(f"Image {image_ref} is not active.")
+    if flavor.root_gb and image.size and image.size > flavor.root_gb * (1 << 30):
+        raise Invalid(f"Flavor's disk is too small for requested image. Flavor disk is {flavor.root_gb << 30} "
+                      f"bytes, image is {image.size} bytes.")
+    if image.min_ram and flavor.memory_mb < image.min_ram:
+        raise Invalid("Flavor's memory is too small for requested image.")
+    flavor_doc = {"flavorid": flavor.flavorid, "name": flavor.name, "vcpus": flavor.vcpus,
+                  "memory_mb": flavor.memory_mb, "root_gb": flavor.root_gb, "ephemeral_gb": flavor.ephemeral_gb,
+                  "swap": flavor.swap, "extra_specs": specs}
+
+    reservation = f"r-{uuid.uuid4().hex[:8]}"
+    count = max_count
+    rows = []
+    for index in range(count):
+        display = name if count == 1 else f"{name}-{index + 1}"
+        rows.append({
+            "project_id": call.ctx.project_id, "user_id": call.ctx.user_id, "display_name": display,
+            "display_description": description, "hostname": _hostname(display), "vm_state": "building",
+            "task_state": "scheduling", "flavor": flavor_doc, "image_ref": image.id, "key_name": key_name,
+            "key_data": key_data, "user_data": user_data, "metadata_": metadata, "tags": list(dict.fromkeys(tags)),
+            "reservation_id": reservation, "launch_index": index, "availability_zone": az,
+            "config_drive": bool(body.get("config_drive")),
+        })
+    async with call.deps.db.session.begin() as session:
+        created = await instances.create_many(session, rows, call.ctx.project_id or "", instances.DEFAULT_QUOTAS)
+        for inst in created:
+            await instances.start_action(session, call.ctx, inst.uuid, "create")
+        uuids = [i.uuid for i in created]
+    spec = RequestSpec(
+        project_id=call.ctx.project_id or "", user_id=call.ctx.user_id or "",
+        flavor=FlavorSpec(**{k: flavor_doc[k] for k in ("flavorid", "name", "vcpus", "memory_mb", "root_gb",
+                                                        "ephemeral_gb", "swap", "extra_specs")}),
+        image={"id": image.id, "properties": dict(image.properties or {}), "disk_format": image.disk_format,
+               "min_ram": image.min_ram, "min_disk": image.min_disk, "size": image.size},
+        num_instances=len(uuids), availability_zone=az, scheduler_hints=hints if isinstance(hints, dict) else {})
+    await ConductorAPI(call.deps.bus).build_instances(call.ctx, spec.to_dict(), uuids)
+    if body.get("return_reservation_id"):
+        return JSON({"reservation_id": reservation}, status_code=202)
+    server = {"id": uuids[0], "links": links(call, "servers", uuids[0]), "OS-DCF:diskConfig": "MANUAL",
+              "security_groups": [{"name": "default"}], "adminPass": base64.b32encode(uuid.uuid4().bytes)[:12].decode()}
+    return JSON({"server": server}, status_code=202, headers={"Location": f"{base_url(call)}/servers/{uuids[0]}"})
+
+
+def _parse_time(raw: str, name: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"Invalid filter field: {name}. Value {raw} is not an ISO 8601 time.") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def _filters(call: Call) -> tuple[Any, bool]:
+    """The WHERE clause for a listing and whether deleted servers may show."""
+    q = call.request.query_params
+    admin = call.ctx.is_admin
+    conds: list[Any] = []
+    all_tenants = "all_tenants" in q and q.get("all_tenants", "").lower() not in ("0", "false", "off", "no")
+    if all_tenants:
+        enforce(call, "os_compute_api:servers:detail:get_all_tenants")
+    if not (admin and all_tenants):
+        conds.append(Instance.project_id == call.ctx.project_id)
+    if admin and (q.get("project_id") or q.get("tenant_id")) and all_tenants:
+        conds.append(Instance.project_id == (q.get("project_id") or q.get("tenant_id")))
+    changes_since = q.get("changes-since")
+    show_deleted = False
+    if changes_since:
+        conds.append(Instance.updated_at >= _parse_time(changes_since, "changes-since"))
+        show_deleted = True
+    if q.get("changes-before") and call.version.at_least("2.66"):
+        conds.append(Instance.updated_at <= _parse_time(q["changes-before"], "changes-before"))
+        show_deleted = True
+    if admin and q.get("deleted", "").lower() in ("true", "1", "yes"):
+        show_deleted = True
+        conds.append(Instance.deleted.is_(True))
+    if not show_deleted:
+        conds.append(Instance.deleted.is_(False))
+    if q.get("name"):
+        try:
+            re.compile(q["name"])
+        except re.error:
+            raise Invalid(f"Invalid regular expression for name: {q['name']}") from None
+        conds.append(Instance.display_name.regexp_match(q["name"]))
+    if q.get("status"):
+        states = [server_views.STATUS_TO_VM.get(s.upper()) for s in q.getlist("status")]
+        if None in states:
+            return Instance.id.is_(None), show_deleted  # an unknown status matches nothing, as in Nova
+        conds.append(Instance.vm_state.in_(states))
+    if q.get("image"):
+        conds.append(Instance.image_ref == q["image"].rsplit("/", 1)[-1])
+    if q.get("flavor"):
+        conds.append(Instance.flavor["flavorid"].as_string() == q["flavor"].rsplit("/", 1)[-1])
+    if q.get("host"):
+        if not admin:
+            raise Invalid("Invalid filter: host (admin only)")
+        conds.append(Instance.host == q["host"])
+    if q.get("reservation_id"):
+        conds.append(Instance.reservation_id == q["reservation_id"])
+    if q.get("availability_zone"):
+        conds.append(Instance.availability_zone == q["availability_zone"])
+    if q.get("uuid"):
+        conds.append(Instance.uuid == q["uuid"])
+    return and_(*conds) if conds else True, show_deleted
+
+
+def _tag_match(call: Call, rows: list[Instance]) -> list[Instance]:
+    if not call.version.at_least("2.26"):
+        return rows
+    q = call.request.query_params
+
+    def split(name: str) -> set[str]:
+        return {t for t in q.get(name, "").split(",") if t}
+
+    want_all, want_any, not_all, not_any = split("tags"), split("tags-any"), split("not-tags"), split("not-tags-any")
+    out = []
+    for r in rows:
+        have = set(r.tags or ())
+        if want_all and not want_all <= have:
+            continue
+        if want_any and not want_any & have:
+            continue
+        if not_all and not_all <= have:
+            continue
+        if not_any and not_any & have:
+            continue
+        out.append(r)
+    return out
+
+
+async def _list(call: Call, detail: bool) -> Response:
+    enforce(call, "os_compute_api:servers:detail" if detail else "os_compute_api:servers:index")
+    where, _ = _filters(call)
+    limit = min(int_param(call, "limit") or MAX_LIMIT, MAX_LIMIT)
+    q = call.request.query_params
+    keys = q.getlist("sort_key") or ["created_at"]
+    dirs = q.getlist("sort_dir") or ["desc"] * len(keys)
+    if len(dirs) < len(keys):
+        dirs += [dirs[-1]] * (len(keys) - len(dirs))
+    order = []
+    for key, direction in zip(keys, dirs, strict=False):
+        if key not in SORT_KEYS:
+            raise Invalid(f"Invalid sort_key {key}")
+        if direction not in ("asc", "desc"):
+            raise Invalid(f"Invalid sort_dir {direction}")
+        column = getattr(Instance, {"uuid": "uuid", "instance_type_id": "id"}.get(key, key), None)
+        if column is None:
+            continue
+        order.append(column.desc() if direction == "desc" else column.asc())
+    order.append(Instance.id.desc())
+    async with call.deps.db.session() as session:
+        rows = list(await session.scalars(select(Instance).where(where).order_by(*order)))
+    rows = _tag_match(call, rows)
+    marker = q.get("marker")
+    if marker:
+        ids = [r.uuid for r in rows]
+        if marker not in ids:
+            raise Invalid(f"marker [{marker}] not found")
+        rows = rows[ids.index(marker) + 1:]
+    page = rows[:limit]
+    admin = call.ctx.is_admin
+    items = [server_views.detail(call, r, admin=admin) if detail else server_views.summary(call, r) for r in page]
+    body: dict[str, Any] = {"servers": items}
+    if len(rows) > limit and page:
+        params = [(k, v) for k, v in q.multi_items() if k != "marker"] + [("marker", page[-1].uuid)]
+        if "limit" not in q:
+            params.append(("limit", str(limit)))
+        from urllib.parse import urlencode
+
+        body["servers_links"] = [{"rel": "next", "href": f"{base_url(call)}/servers{'/detail' if detail else ''}?"
+                                                          f"{urlencode(params)}"}]
+    return JSON(body)
+
+
+async def list_(call: Call) -> Response:
+    return await _list(call, detail=False)
+
+
+async def detail(call: Call) -> Response:
+    return await _list(call, detail=True)
+
+
+async def show(call: Call) -> Response:
+    enforce(call, "os_compute_api:servers:show")
+    async with call.deps.db.session() as session:
+        row = await instances.get(session, call.ctx, call.params["server_id"])
+    return JSON({"server": server_views.detail(call, row, admin=call.ctx.is_admin)})
+
+
+async def update(call: Call) -> Response:
+    body = await call.json_object("server")
+    async with call.deps.db.session.begin() as session:
+        row = await instances.get(session, call.ctx, call.params["server_id"])
+        enforce(call, "os_compute_api:servers:update", _target(call, row.project_id))
+        values: dict[str, Any] = {}
+        if "name" in body:
+            if not isinstance(body["name"], str) or not body["name"].strip() or len(body["name"]) > 255:
+                raise _body_error("name", body["name"], "must be a string of 1 to 255 characters")
+            values["display_name"] = body["name"]
+        if "description" in body:
+            if not call.version.at_least("2.19"):
+                raise Invalid("Additional properties are not allowed ('description' was unexpected)")
+            values["display_description"] = body["description"]
+        unknown = set(body) - {"name", "description", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig", "hostname"}
+        if unknown:
+            raise Invalid(f"Additional properties are not allowed ({', '.join(sorted(unknown))} was unexpected)")
+        row = await instances.update_fields(session, row.uuid, values) or row
+    return JSON({"server": server_views.detail(call, row, admin=call.ctx.is_admin)})
+
+
+async def delete(call: Call) -> Response:
+    async with call.deps.db.session.begin() as session:
+        row = await instances.get(session, call.ctx, call.params["server_id"])
+        enforce(call, "os_compute_api:servers:delete", _target(call, row.project_id))
+        if row.locked and not call.ctx.is_admin:
+            raise Conflict(f"Instance {row.uuid} is locked")
+        await instances.start_action(session, call.ctx, row.uuid, "delete")
+        host = row.host
+        if not host:
+            now = utcnow()
+            await instances.update_fields(session, row.uuid, {
+                "vm_state": "deleted", "task_state": None, "deleted": True, "deleted_at": now, "terminated_at": now})
+        else:
+            await instances.update_fields(session, row.uuid, {"task_state": "deleting"})
+    if not host:
+        from loom import placement
+
+        await placement.release(call.deps.db, row.uuid)
+    else:
+        from loom.compute.rpcapi import ComputeAPI
+
+        await ComputeAPI(call.deps.bus).terminate_instance(call.ctx, host, row.uuid)
+    return empty(204)
+

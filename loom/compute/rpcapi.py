@@ -1,0 +1,24 @@
+"""Client side of the compute service's RPC interface: every message goes to
+the one host that owns the instance (``compute.<host>``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loom.bus.rpc import Bus
+from loom.context import RequestContext
+
+TOPIC = "compute"
+
+
+class ComputeAPI:
+    def __init__(self, bus: Bus) -> None:
+        self.client = bus.client(TOPIC)
+
+    async def build_and_run_instance(self, ctx: RequestContext, host: str, instance: dict[str, Any],
+                                     spec: dict[str, Any], alternates: list[dict[str, Any]]) -> None:
+        await self.client.prepare(server=host).cast(ctx, "build_and_run_instance", instance=instance, spec=spec,
+                                                    alternates=alternates)
+
+    async def terminate_instance(self, ctx: RequestContext, host: str, instance_uuid: str) -> None:
+        await self.client.prepare(server=host).cast(ctx, "terminate_instance", instance_uuid=instance_uuid)

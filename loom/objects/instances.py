@@ -1,0 +1,136 @@
+"""Instance records: creation within quota, lookups scoped to the caller,
+state updates, and the instance actions users see as server events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loom.context import RequestContext
+from loom.db import locks
+from loom.db.models import Instance, InstanceAction, InstanceActionEvent
+from loom.errors import NotFound, QuotaExceeded
+from loom.timeutils import utcnow
+
+# Nova's default quotas per project.
+DEFAULT_QUOTAS = {"instances": 10, "cores": 20, "ram": 51200}
+UPDATABLE = {"vm_state", "task_state", "power_state", "host", "node", "availability_zone", "launched_at",
+             "terminated_at", "fault", "progress", "display_name", "display_description", "hostname", "deleted",
+             "deleted_at", "metadata_", "tags", "locked", "locked_by", "locked_reason"}
+
+
+def not_found(uuid: str) -> NotFound:
+    return NotFound(f"Instance {uuid} could not be found.", instance=uuid)
+
+
+async def get(session: AsyncSession, ctx: RequestContext, uuid: str, *, deleted: bool = False) -> Instance:
+    """The instance if the caller may see it; another project's is a 404
+    exactly like a missing one."""
+    query = select(Instance).where(Instance.uuid == uuid)
+    if not deleted:
+        query = query.where(Instance.deleted.is_(False))
+    if not ctx.is_admin:
+        query = query.where(Instance.project_id == ctx.project_id)
+    row = await session.scalar(query)
+    if row is None:
+        raise not_found(uuid)
+    return row
+
+
+async def get_any(session: AsyncSession, uuid: str) -> Instance:
+    row = await session.scalar(select(Instance).where(Instance.uuid == uuid))
+    if row is None:
+        raise not_found(uuid)
+    return row
+
+
+async def usage(session: AsyncSession, project_id: str) -> dict[str, int]:
+    rows = (await session.execute(select(Instance.flavor).where(
+        Instance.project_id == project_id, Instance.deleted.is_(False)))).scalars().all()
+    return {"instances": len(rows), "cores": sum(int(f["vcpus"]) for f in rows),
+            "ram": sum(int(f["memory_mb"]) for f in rows)}
+
+
+async def create_many(session: AsyncSession, rows: list[dict[str, Any]], project_id: str,
+                      quotas: dict[str, int]) -> list[Instance]:
+    """Insert the instances, then count the project's usage in the same
+    transaction (under the project's lock): concurrent requests never end
+    above a limit; the one that would is refused and rolled back whole."""
+    await locks.lock(session, f"instance-quota:{project_id}")
+    instances = [Instance(**row) for row in rows]
+    session.add_all(instances)
+    await session.flush()
+    used = await usage(session, project_id)
+    for resource in ("instances", "cores", "ram"):
+        limit = quotas.get(resource, -1)
+        if limit >= 0 and used[resource] > limit:
+            requested = {"instances": len(rows), "cores": sum(r["flavor"]["vcpus"] for r in rows),
+                         "ram": sum(r["flavor"]["memory_mb"] for r in rows)}[resource]
+            raise QuotaExceeded(
+                f"Quota exceeded for {resource}: Requested {requested}, but already used "
+                f"{used[resource] - requested} of {limit} {resource}", resource=resource)
+    return instances
+
+
+async def list_(session: AsyncSession, query: Any) -> list[Instance]:
+    return list(await session.scalars(query))
+
+
+async def update_fields(session: AsyncSession, uuid: str, values: dict[str, Any],
+                        expected_task_state: list[str | None] | None = None) -> Instance | None:
+    """Update an instance; with ``expected_task_state`` only if its task
+    state is one of those (None when it no longer is)."""
+    unknown = set(values) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {unknown}")
+    query = update(Instance).where(Instance.uuid == uuid)
+    if expected_task_state is not None:
+        states = [s for s in expected_task_state if s is not None]
+        cond = Instance.task_state.in_(states) if states else None
+        if None in expected_task_state:
+            cond = Instance.task_state.is_(None) if cond is None else (cond | Instance.task_state.is_(None))
+        query = query.where(cond)
+    result = await session.execute(query.values(**values, updated_at=utcnow()))
+    if result.rowcount == 0:
+        return None
+    return await get_any(session, uuid)
+
+
+async def start_action(session: AsyncSession, ctx: RequestContext, uuid: str, action: str) -> InstanceAction:
+    row = InstanceAction(instance_uuid=uuid, action=action, request_id=ctx.request_id, user_id=ctx.user_id,
+                         project_id=ctx.project_id, start_time=utcnow())
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def event(session: AsyncSession, request_id: str, uuid: str, name: str, *, host: str | None,
+                start: dt.datetime, result: str | None, traceback: str | None = None) -> None:
+    """Record an event of the action the request started."""
+    action = await session.scalar(select(InstanceAction).where(
+        InstanceAction.instance_uuid == uuid, InstanceAction.request_id == request_id))
+    if action is None:
+        return
+    now = utcnow()
+    session.add(InstanceActionEvent(action_id=action.id, event=name, start_time=start, finish_time=now,
+                                    result=result, traceback=traceback, host=host))
+    action.updated_at = now
+    if result is not None:
+        action.finish_time = now
+
+
+async def actions(session: AsyncSession, uuid: str) -> list[InstanceAction]:
+    return list(await session.scalars(select(InstanceAction).where(
+        InstanceAction.instance_uuid == uuid).order_by(InstanceAction.start_time.desc(), InstanceAction.id.desc())))
+
+
+async def action_events(session: AsyncSession, action_id: int) -> list[InstanceActionEvent]:
+    return list(await session.scalars(select(InstanceActionEvent).where(
+        InstanceActionEvent.action_id == action_id).order_by(InstanceActionEvent.id)))
+
+
+async def count(session: AsyncSession, where: Any) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Instance).where(where)) or 0)
