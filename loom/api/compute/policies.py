@@ -9,6 +9,10 @@ OWNER_USER = f"({ADMIN}) or user_id:%(user_id)s"
 ANY = ""
 
 RULES = [
+    Rule("os_compute_api:os-instance-actions:list", ADMIN_OR_PROJECT_READER, "List a server's actions."),
+    Rule("os_compute_api:os-instance-actions:show", ADMIN_OR_PROJECT_READER, "Show a server action."),
+    Rule("os_compute_api:os-instance-actions:events", ADMIN, "Show action events before 2.51."),
+    Rule("os_compute_api:os-instance-actions:events:details", ADMIN, "Show event hosts and tracebacks."),
     Rule("os_compute_api:servers:index", ADMIN_OR_PROJECT_READER, "List servers."),
     Rule("os_compute_api:servers:detail", ADMIN_OR_PROJECT_READER, "List servers with details."),
     Rule("os_compute_api:servers:detail:get_all_tenants", ADMIN, "List the servers of every project."),

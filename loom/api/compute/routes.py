@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loom.api.compute import flavors, keypairs, servers, versions
+from loom.api.compute import flavors, instance_actions, keypairs, servers, versions
 from loom.api.http import Endpoint as E
 
 RESOURCES = [
@@ -25,6 +25,8 @@ RESOURCES = [
     E("GET", "/servers/{server_id}", servers.show),
     E("PUT", "/servers/{server_id}", servers.update),
     E("DELETE", "/servers/{server_id}", servers.delete),
+    E("GET", "/servers/{server_id}/os-instance-actions", instance_actions.list_),
+    E("GET", "/servers/{server_id}/os-instance-actions/{request_id}", instance_actions.show),
     E("GET", "/os-keypairs", keypairs.list_),
     E("POST", "/os-keypairs", keypairs.create),
     E("GET", "/os-keypairs/{name}", keypairs.show),
