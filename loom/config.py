@@ -87,6 +87,8 @@ class ImageSettings(_Section):
     # with its process and is rolled back to queued.
     upload_lease: float = Field(30.0, gt=0)
     chunk_size: int = Field(1 << 20, ge=4096)
+    # A fresh cloud gets a small public "demo" image to boot.
+    demo_image: bool = True
 
 
 class ComputeSettings(_Section):

@@ -30,7 +30,8 @@ async def ensure(settings: Settings, db: Database) -> None:
         for name, flavorid, ram, vcpus, disk in FLAVORS:
             if name not in existing:
                 session.add(Flavor(flavorid=flavorid, name=name, memory_mb=ram, vcpus=vcpus, root_gb=disk))
-        if await session.scalar(select(Image.id).where(Image.name == DEMO_IMAGE)) is None:
+        if settings.image.demo_image and await session.scalar(
+                select(Image.id).where(Image.name == DEMO_IMAGE)) is None:
             admin = await session.scalar(select(Project.id).where(Project.name == "admin"))
             data = bytes(DEMO_SIZE)
             image = Image(name=DEMO_IMAGE, status="active", visibility="public", owner=admin, disk_format="raw",

@@ -84,7 +84,9 @@ def free_port() -> int:
 def running_cloud(tmp: Path, **overrides: Any) -> Iterator[Cloud]:
     settings = load_settings(environ={}, overrides={
         "data_dir": str(tmp), "bus.url": f"memory://{uuid.uuid4().hex}", "api.port": free_port(),
-        "service.host": "test-host", "identity.password_hash_rounds": 4, **overrides,
+        "service.host": "test-host", "identity.password_hash_rounds": 4,
+        # Tests that count images make their own; those that boot ask for it.
+        "image.demo_image": False, **overrides,
     })
     runner = Runner(settings, roles=("conductor", "scheduler", "compute", "api"), migrate_database=True,
                     bootstrap=True)

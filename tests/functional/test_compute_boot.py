@@ -10,8 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.functional.cloud import Cloud
+from tests.functional.cloud import Cloud, running_cloud
 from tests.functional.test_identity_support import admin_client, issue, new_member, password_auth
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    with running_cloud(tmp_path_factory.mktemp("cloud"), **{"image.demo_image": True}) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

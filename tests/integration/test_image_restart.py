@@ -34,7 +34,8 @@ def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     """``loom up`` as its own process; returns once it answers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOM_", "OS_"))}
     env.update({"LOOM_DATA_DIR": str(data_dir), "LOOM_IMAGE__UPLOAD_LEASE": str(LEASE),
-                "LOOM_IDENTITY__PASSWORD_HASH_ROUNDS": "4", "LOOM_LOG__LEVEL": "WARNING"})
+                "LOOM_IDENTITY__PASSWORD_HASH_ROUNDS": "4", "LOOM_LOG__LEVEL": "WARNING",
+                "LOOM_IMAGE__DEMO_IMAGE": "false"})
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "loom.cmd.main", "up", "--port", str(port)], cwd=ROOT,
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
