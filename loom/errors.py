@@ -25,17 +25,24 @@ class LoomError(Exception):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
+        # Keyed by module and name: two services may each declare an error
+        # with the same short name without one shadowing the other.
+        _REGISTRY[_qualified(cls)] = cls
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": type(self).__name__, "message": self.message, "details": self.details}
+        return {"type": type(self).__name__, "class": _qualified(type(self)), "message": self.message,
+                "details": self.details}
 
 
-_REGISTRY["LoomError"] = LoomError
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+_REGISTRY[_qualified(LoomError)] = LoomError
 
 
 def error_class(name: str) -> type[LoomError] | None:
-    """The declared error class called ``name``, if there is one."""
+    """The declared error class with this qualified name (``module.Class``)."""
     return _REGISTRY.get(name)
 
 

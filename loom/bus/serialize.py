@@ -47,7 +47,7 @@ def error_to_dict(exc: BaseException) -> dict[str, Any]:
 def error_from_dict(data: dict[str, Any]) -> errors.LoomError:
     """Rebuild an error: the same class when it is one of Loom's declared
     errors, otherwise a RemoteError naming the remote type."""
-    cls = errors.error_class(data.get("type", "")) if data.get("declared") else None
+    cls = errors.error_class(data.get("class", "")) if data.get("declared") else None
     if cls is None:
         return errors.RemoteError(data.get("type", "Exception"), data.get("message", ""))
     exc = cls.__new__(cls)
