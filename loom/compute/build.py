@@ -9,6 +9,7 @@ from typing import Any
 
 from loom.context import RequestContext
 from loom.errors import LoomError
+from loom.timeutils import utcnow
 from loom.virt.driver import InstanceSpec, PowerState
 
 LOG = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def spec_of(instance: dict[str, Any]) -> InstanceSpec:
 async def build_and_run(compute: Any, ctx: RequestContext, instance: dict[str, Any], spec: dict[str, Any],
                         alternates: list[dict[str, Any]]) -> None:
     uuid = instance["uuid"]
+    started = utcnow().isoformat()
     try:
         await compute.driver.spawn(spec_of(instance), None)
     except Exception as exc:
@@ -44,7 +46,7 @@ async def build_and_run(compute: Any, ctx: RequestContext, instance: dict[str, A
     updated = await compute.conductor.instance_update(
         ctx, uuid, {"vm_state": "active", "task_state": None, "power_state": int(PowerState.RUNNING),
                     "launched_at": "now"},
-        expected_task_state=["spawning"], event=EVENT, host=compute.host)
+        expected_task_state=["spawning"], event=EVENT, host=compute.host, event_start=started)
     if not updated:
         # Deleted while it was being built: take it down again.
         LOG.info("instance %s was deleted during its build; destroying it", uuid)

@@ -4,6 +4,7 @@ dispatch; each workflow lives in its own module."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -50,13 +51,14 @@ class ConductorManager(Manager):
     @expose
     async def instance_update(self, ctx: RequestContext, instance_uuid: str, values: dict[str, Any],
                               expected_task_state: list[str | None] | None = None, event: str | None = None,
-                              host: str | None = None) -> bool:
+                              host: str | None = None, event_start: str | None = None) -> bool:
         if "launched_at" in values and values["launched_at"] == "now":
             values = {**values, "launched_at": utcnow()}
         async with self.db.session.begin() as session:
             row = await instances.update_fields(session, instance_uuid, values, expected_task_state)
             if row is not None and event:
-                await instances.event(session, ctx.request_id, instance_uuid, event, host=host, start=utcnow(),
+                start = dt.datetime.fromisoformat(event_start) if event_start else utcnow()
+                await instances.event(session, ctx.request_id, instance_uuid, event, host=host, start=start,
                                       result="Success")
         return row is not None
 
