@@ -16,8 +16,10 @@ from loom.virt.driver import VirtDriver
 
 LOG = logging.getLogger(__name__)
 RESOURCE_INTERVAL = 60.0
-# Allocation ratios of what this host offers to placement (Nova's defaults).
-CPU_RATIO, RAM_RATIO, DISK_RATIO = 16.0, 1.5, 1.0
+# Allocation ratios of what this host offers to placement. vCPUs are shared
+# (Nova's default 16); memory and disk are promised only as far as the
+# hypervisor can really give them, or builds would fail after the claim.
+CPU_RATIO, RAM_RATIO, DISK_RATIO = 16.0, 1.0, 1.0
 
 
 class ComputeManager(Manager):

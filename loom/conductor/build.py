@@ -41,17 +41,21 @@ async def build_instances(conductor: Any, ctx: RequestContext, spec: dict[str, A
 
 async def _send(conductor: Any, ctx: RequestContext, uuid: str, spec: dict[str, Any], chosen: Selection,
                 alternates: list[Selection], started: Any) -> None:
+    instance = None
     async with conductor.db.session.begin() as session:
         row = await instances.update_fields(session, uuid, {
             "host": chosen.host, "node": chosen.nodename,
             "availability_zone": chosen.availability_zone or spec.get("availability_zone"),
             "task_state": "spawning"}, expected_task_state=["scheduling"])
-        if row is None:
-            # Deleted while it was being scheduled: give the claim back.
-            await placement.release(conductor.db, uuid)
-            return
-        await instances.event(session, ctx.request_id, uuid, EVENT, host=None, start=started, result="Success")
-        instance = instance_dict(row)
+        if row is not None:
+            await instances.event(session, ctx.request_id, uuid, EVENT, host=None, start=started,
+                                  result="Success")
+            instance = instance_dict(row)
+    if instance is None:
+        # Deleted while it was being scheduled: give the claim back, after
+        # the transaction above let go of the database.
+        await placement.release(conductor.db, uuid)
+        return
     await conductor.compute.build_and_run_instance(ctx, chosen.host, instance, spec,
                                                    [a.to_dict() for a in alternates])
 

@@ -89,7 +89,7 @@ def test_bad_requests_name_the_problem(nova: httpx.Client, cloud: Cloud) -> None
 
 
 def test_no_valid_host_is_an_error_with_a_fault(nova: httpx.Client, cloud: Cloud) -> None:
-    # Within the project's RAM quota (51200 MB), beyond any host (32768 MB x 1.5).
+    # Within the project's RAM quota (51200 MB), beyond any host (32768 MB).
     r = nova.post("/flavors", json={"flavor": {"name": "huge", "ram": 50_000, "vcpus": 1, "disk": 1}})
     assert r.status_code == 200, r.text
     flavor_id = r.json()["flavor"]["id"]

@@ -4,6 +4,7 @@ echoed on every response."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from functools import total_ordering
@@ -51,6 +52,7 @@ class Version:
         return self >= parse(version)
 
 
+@functools.lru_cache(maxsize=256)
 def parse(text: str) -> Version:
     match = _VERSION.match(text.strip())
     if not match:
