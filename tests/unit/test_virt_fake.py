@@ -593,7 +593,8 @@ def test_errors_are_the_common_categories() -> None:
     assert issubclass(InstanceNotFound, errors.NotFound) and issubclass(InstanceExists, errors.Conflict)
     assert issubclass(InsufficientResources, errors.NoResources) and issubclass(NotSupported, errors.Conflict)
     assert issubclass(SpawnFailed, DriverError) and DriverError.status == 500
-    assert errors.error_class("InstanceInvalidState") is InstanceInvalidState  # crosses the bus intact
+    # Crosses the bus intact.
+    assert errors.error_class(f"{InstanceInvalidState.__module__}.InstanceInvalidState") is InstanceInvalidState
 
 
 def test_the_fake_imports_no_test_library() -> None:
