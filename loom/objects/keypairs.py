@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.db.models.compute import KeyPair
-from loom.errors import Conflict, Invalid, NotFound
+from loom.errors import Conflict, Invalid, NotFound, QuotaExceeded
 
 SSH_TYPES = ("ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
 
@@ -79,8 +79,6 @@ async def create(session: AsyncSession, *, user_id: str, name: str, public_key: 
         raise Conflict(f"Key pair '{name}' already exists.")
     count = len(list(await session.scalars(select(KeyPair.id).where(KeyPair.user_id == user_id))))
     if quota >= 0 and count >= quota:
-        from loom.errors import QuotaExceeded
-
         raise QuotaExceeded("Quota exceeded, too many key pairs.")
     row = KeyPair(name=name, user_id=user_id, public_key=public_key.strip(), fingerprint=fingerprint, type=key_type)
     session.add(row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from loom.api.http import Call
+from loom.errors import Invalid
 
 
 def enforce(call: Call, rule: str, target: dict[str, Any] | None = None) -> None:
@@ -36,14 +37,8 @@ def int_param(call: Call, name: str, minimum: int = 0) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise_invalid(f"Invalid input for query parameters {name}. Value: {raw}. '{raw}' is not an integer")
+        raise Invalid(f"Invalid input for query parameters {name}. Value: {raw}. '{raw}' is not an integer") from None
     if value < minimum:
-        raise_invalid(f"Invalid input for query parameters {name}. Value: {raw}. {value} is less than the minimum "
+        raise Invalid(f"Invalid input for query parameters {name}. Value: {raw}. {value} is less than the minimum "
                       f"of {minimum}")
     return value
-
-
-def raise_invalid(message: str) -> None:
-    from loom.errors import Invalid
-
-    raise Invalid(message)

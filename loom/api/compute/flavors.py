@@ -7,9 +7,9 @@ from typing import Any
 from starlette.responses import Response
 
 from loom.api.compute.base import enforce, int_param, links
-from loom.api.http import JSON, Call, empty
+from loom.api.http import JSON, Call, MethodNotAllowed, empty
 from loom.db.models.compute import Flavor
-from loom.errors import Forbidden, Invalid
+from loom.errors import Forbidden, Invalid, NotFound
 from loom.objects import flavors
 
 MAX_LIMIT = 1000
@@ -127,8 +127,6 @@ async def create(call: Call) -> Response:
 
 async def update(call: Call) -> Response:
     if not call.version.at_least("2.55"):
-        from loom.api.http import MethodNotAllowed
-
         raise MethodNotAllowed("PUT")
     enforce(call, "os_compute_api:os-flavor-manage:update")
     body = await call.json_object("flavor")
@@ -173,8 +171,6 @@ async def show_extra_spec(call: Call) -> Response:
         flavor = await flavors.get(session, call.ctx, call.params["flavor_id"])
         specs = await flavors.extra_specs(session, flavor)
     if key not in specs:
-        from loom.errors import NotFound
-
         raise NotFound(f"Flavor {flavor.flavorid} has no extra specs with key {key}.")
     return JSON({key: specs[key]})
 

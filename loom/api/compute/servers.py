@@ -9,13 +9,16 @@ import datetime as dt
 import re
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import and_, select
 from starlette.responses import Response
 
+from loom import placement
 from loom.api.compute import server_views
 from loom.api.compute.base import base_url, enforce, int_param, links
 from loom.api.http import JSON, Call, empty
+from loom.compute.rpcapi import ComputeAPI
 from loom.conductor.rpcapi import ConductorAPI
 from loom.db.models import Instance
 from loom.errors import Conflict, Invalid, NotFound
@@ -295,8 +298,6 @@ async def _list(call: Call, detail: bool) -> Response:
         params = [(k, v) for k, v in q.multi_items() if k != "marker"] + [("marker", page[-1].uuid)]
         if "limit" not in q:
             params.append(("limit", str(limit)))
-        from urllib.parse import urlencode
-
         body["servers_links"] = [{"rel": "next", "href": f"{base_url(call)}/servers{'/detail' if detail else ''}?"
                                                           f"{urlencode(params)}"}]
     return JSON(body)
@@ -353,12 +354,8 @@ async def delete(call: Call) -> Response:
         else:
             await instances.update_fields(session, row.uuid, {"task_state": "deleting"})
     if not host:
-        from loom import placement
-
         await placement.release(call.deps.db, row.uuid)
     else:
-        from loom.compute.rpcapi import ComputeAPI
-
         await ComputeAPI(call.deps.bus).terminate_instance(call.ctx, host, row.uuid)
     return empty(204)
 
