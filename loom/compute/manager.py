@@ -5,6 +5,7 @@ never opens the database (the conductor does that for it)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 
 from loom.bus.rpc import Bus, expose
 from loom.compute import build
@@ -47,8 +48,10 @@ class ComputeManager(Manager):
             "MEMORY_MB": {"total": res.memory_mb, "allocation_ratio": RAM_RATIO, "reserved": 0},
             "DISK_GB": {"total": res.local_gb, "allocation_ratio": DISK_RATIO, "reserved": 0},
         }
+        node = {**asdict(res), "running_vms": len(await self.driver.list_instances())}
+        node.pop("hostname", None)
         await self.conductor.update_available_resource(RequestContext.for_service(self.binary), self.host,
-                                                       {"inventories": inventories})
+                                                       {"inventories": inventories, "node": node})
 
     @expose
     async def build_and_run_instance(self, ctx: RequestContext, instance: dict, spec: dict,

@@ -19,7 +19,7 @@ from loom.db import services
 from loom.db.engine import Database
 from loom.db.models import Instance
 from loom.manager import Manager
-from loom.objects import instances
+from loom.objects import compute_nodes, instances
 from loom.scheduler.hosts import compute_node_uuid
 from loom.scheduler.rpcapi import SchedulerAPI
 from loom.timeutils import utcnow
@@ -80,6 +80,8 @@ class ConductorManager(Manager):
         uuid = compute_node_uuid(host)
         await placement.ensure_provider(self.db, uuid, host)
         await placement.set_inventory(self.db, uuid, resources["inventories"])
+        if "node" in resources:
+            await compute_nodes.report(self.db, uuid, host, resources["node"])
 
     @expose
     async def instances_on_host(self, ctx: RequestContext, host: str) -> list[dict[str, Any]]:

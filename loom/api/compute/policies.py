@@ -36,3 +36,12 @@ RULES = [
     Rule("os_compute_api:os-keypairs:create", OWNER_USER, "Create or import a keypair."),
     Rule("os_compute_api:os-keypairs:delete", OWNER_USER, "Delete a keypair."),
 ]
+
+
+def _module_rules() -> list[Rule]:
+    from loom.api.compute.routes import MODULES
+
+    return [rule for module in MODULES for rule in module.RULES]
+
+
+RULES += _module_rules()

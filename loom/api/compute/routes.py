@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from loom.api.compute import flavors, instance_actions, keypairs, servers, versions
+from loom.api.compute import (
+    availability_zones,
+    flavors,
+    hypervisors,
+    instance_actions,
+    ips,
+    keypairs,
+    limits,
+    quota_classes,
+    quota_sets,
+    server_groups,
+    server_metadata,
+    server_tags,
+    servers,
+    services,
+    versions,
+)
 from loom.api.http import Endpoint as E
 
 RESOURCES = [
@@ -32,6 +48,10 @@ RESOURCES = [
     E("GET", "/os-keypairs/{name}", keypairs.show),
     E("DELETE", "/os-keypairs/{name}", keypairs.delete),
 ]
+# Resources whose module declares its own endpoints and policy rules.
+MODULES = (quota_sets, quota_classes, limits, server_groups, services, hypervisors, availability_zones,
+           server_metadata, server_tags, ips)
+RESOURCES += [ep for module in MODULES for ep in module.ENDPOINTS]
 
 
 def _under(prefix: str) -> list[E]:

@@ -2,8 +2,10 @@
 same schema; a test keeps the two in agreement. Every model module is
 imported here so ``Base.metadata`` is complete."""
 
+from loom.db.models.aggregate import Aggregate, AggregateHost, AggregateMetadata
 from loom.db.models.base import Base, TimestampMixin, new_id, new_uuid
 from loom.db.models.compute import Flavor, FlavorExtraSpec, FlavorProject, KeyPair
+from loom.db.models.compute_node import ComputeNode
 from loom.db.models.identity import (
     AppCredential,
     Assignment,
@@ -31,14 +33,20 @@ from loom.db.models.placement import (
     ProviderTrait,
     ResourceProvider,
 )
+from loom.db.models.quota import Quota, QuotaClass
+from loom.db.models.server_group import ServerGroup, ServerGroupMember
 from loom.db.models.service import Service
 
 __all__ = [
+    "Aggregate",
+    "AggregateHost",
+    "AggregateMetadata",
     "AppCredential",
     "Assignment",
     "Base",
     "CatalogEndpoint",
     "CatalogService",
+    "ComputeNode",
     "CustomResourceClass",
     "CustomTrait",
     "Domain",
@@ -59,10 +67,14 @@ __all__ = [
     "ProviderAggregate",
     "ProviderInventory",
     "ProviderTrait",
+    "Quota",
+    "QuotaClass",
     "Region",
     "ResourceProvider",
     "Revocation",
     "Role",
+    "ServerGroup",
+    "ServerGroupMember",
     "Service",
     "TimestampMixin",
     "User",
