@@ -101,6 +101,28 @@ class ComputeSettings(_Section):
     fake_disk_gb: int = Field(1000, ge=1)
     # Seconds a fake spawn takes, to look like a real hypervisor.
     fake_spawn_delay: float = Field(0.0, ge=0)
+    # Keep each fake host's guests in a file under the data directory, so
+    # they outlive the compute service as real guests do.
+    fake_persist: bool = True
+    # Seconds between comparisons of the hypervisor's power states with the
+    # database's (Nova's default); 0 turns the sync off.
+    sync_power_state_interval: float = Field(600.0, ge=0)
+
+
+class QuotaSettings(_Section):
+    """Nova's default limits, for every project that has no limit of its own
+    and no "default" quota class row; -1 means no limit."""
+
+    instances: int = Field(10, ge=-1)
+    cores: int = Field(20, ge=-1)
+    ram: int = Field(51200, ge=-1)
+    metadata_items: int = Field(128, ge=-1)
+    injected_files: int = Field(5, ge=-1)
+    injected_file_content_bytes: int = Field(10240, ge=-1)
+    injected_file_path_length: int = Field(255, ge=-1)
+    key_pairs: int = Field(100, ge=-1)
+    server_groups: int = Field(10, ge=-1)
+    server_group_members: int = Field(10, ge=-1)
 
 
 class LogSettings(_Section):
@@ -117,6 +139,7 @@ class Settings(_Section):
     identity: IdentitySettings = IdentitySettings()
     image: ImageSettings = ImageSettings()
     compute: ComputeSettings = ComputeSettings()
+    quota: QuotaSettings = QuotaSettings()
     log: LogSettings = LogSettings()
 
     @property

@@ -25,7 +25,8 @@ class PeriodicSpec:
 def periodic(spacing: Spacing, *, run_immediately: bool = False) -> Callable[[F], F]:
     """Run the decorated ``async def task(self)`` every ``spacing`` seconds.
 
-    ``spacing`` may be a function of the manager, to read its settings.
+    ``spacing`` may be a function of the manager, to read its settings; a
+    spacing of 0 turns the task off.
     """
 
     def mark(fn: F) -> F:

@@ -54,7 +54,8 @@ class Service:
         await self.rpc.start()
         self._tasks.append(self._loop("heartbeat", self.settings.report_interval, self.report_state))
         for spec, fn in self.manager.periodic_tasks():
-            self._tasks.append(self._periodic(spec, fn))
+            if self.manager.spacing(spec) > 0:  # a spacing of 0 turns the task off
+                self._tasks.append(self._periodic(spec, fn))
         LOG.info("%s started on topic %s", self.name, self.manager.topic)
 
     async def stop(self) -> None:

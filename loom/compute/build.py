@@ -42,11 +42,14 @@ async def build_and_run(compute: Any, ctx: RequestContext, instance: dict[str, A
         except Exception:
             LOG.exception("cleaning up the failed build of %s", uuid)
         await compute.conductor.reschedule(ctx, uuid, spec, alternates, compute.host, reason)
+        await compute.build_finished(ok=False)
         return
     updated = await compute.conductor.instance_update(
         ctx, uuid, {"vm_state": "active", "task_state": None, "power_state": int(PowerState.RUNNING),
                     "launched_at": "now"},
         expected_task_state=["spawning"], event=EVENT, host=compute.host, event_start=started)
+    if compute.failed_builds:
+        await compute.build_finished(ok=True)
     if not updated:
         # Deleted while it was being built: take it down again.
         LOG.info("instance %s was deleted during its build; destroying it", uuid)

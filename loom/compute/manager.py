@@ -8,7 +8,7 @@ import logging
 from dataclasses import asdict
 
 from loom.bus.rpc import Bus, expose
-from loom.compute import build
+from loom.compute import build, power_sync, recover
 from loom.compute.rpcapi import TOPIC
 from loom.conductor.rpcapi import ConductorAPI
 from loom.context import RequestContext
@@ -27,13 +27,18 @@ class ComputeManager(Manager):
     binary = "loom-compute"
     topic = TOPIC
 
-    def __init__(self, host: str, driver: VirtDriver, bus: Bus) -> None:
+    def __init__(self, host: str, driver: VirtDriver, bus: Bus, *, sync_power_state_interval: float = 600.0) -> None:
         super().__init__(host)
         self.driver = driver
         self.conductor = ConductorAPI(bus)
+        self.sync_power_state_interval = sync_power_state_interval
+        # Builds that failed here since the last success; the scheduler
+        # weighs this host down by it.
+        self.failed_builds = 0
 
     async def start(self) -> None:
         await self.driver.init_host(self.host)
+        await recover.recover_host(self)
         await self.update_available_resource()
 
     async def stop(self) -> None:
@@ -48,10 +53,23 @@ class ComputeManager(Manager):
             "MEMORY_MB": {"total": res.memory_mb, "allocation_ratio": RAM_RATIO, "reserved": 0},
             "DISK_GB": {"total": res.local_gb, "allocation_ratio": DISK_RATIO, "reserved": 0},
         }
-        node = {**asdict(res), "running_vms": len(await self.driver.list_instances())}
+        node = {**asdict(res), "running_vms": len(await self.driver.list_instances()),
+                "failed_builds": self.failed_builds}
         node.pop("hostname", None)
         await self.conductor.update_available_resource(RequestContext.for_service(self.binary), self.host,
                                                        {"inventories": inventories, "node": node})
+
+    @periodic(lambda self: self.sync_power_state_interval)
+    async def sync_power_states(self) -> None:
+        await power_sync.sync_power_states(self)
+
+    async def build_finished(self, ok: bool) -> None:
+        """Count a failed build, or reset the count on a success; report a
+        change at once so the scheduler stops favouring a failing host."""
+        before = self.failed_builds
+        self.failed_builds = 0 if ok else self.failed_builds + 1
+        if self.failed_builds != before:
+            await self.update_available_resource()
 
     @expose
     async def build_and_run_instance(self, ctx: RequestContext, instance: dict, spec: dict,

@@ -84,8 +84,21 @@ class ConductorManager(Manager):
             await compute_nodes.report(self.db, uuid, host, resources["node"])
 
     @expose
+    async def instance_sync(self, ctx: RequestContext, instance_uuid: str, values: dict[str, Any], action: str,
+                            event: str, host: str, result: str = "Success", message: str | None = None,
+                            expected_vm_state: str | None = None) -> bool:
+        async with self.db.session.begin() as session:
+            row = await instances.update_fields(session, instance_uuid, values, expected_vm_state=expected_vm_state)
+            if row is None:
+                return False
+            await instances.start_action(session, ctx, instance_uuid, action, message=message)
+            await instances.event(session, ctx.request_id, instance_uuid, event, host=host, start=utcnow(),
+                                  result=result)
+        return True
+
+    @expose
     async def instances_on_host(self, ctx: RequestContext, host: str) -> list[dict[str, Any]]:
         async with self.db.session() as session:
             rows = await session.scalars(select(Instance).where(Instance.host == host, Instance.deleted.is_(False)))
             return [{"uuid": r.uuid, "vm_state": r.vm_state, "task_state": r.task_state,
-                     "power_state": r.power_state} for r in rows]
+                     "power_state": r.power_state, "instance": build.instance_dict(r)} for r in rows]

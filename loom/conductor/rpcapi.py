@@ -41,6 +41,16 @@ class ConductorAPI:
     async def update_available_resource(self, ctx: RequestContext, host: str, resources: dict[str, Any]) -> None:
         await self.client.call(ctx, "update_available_resource", host=host, resources=resources)
 
+    async def instance_sync(self, ctx: RequestContext, instance_uuid: str, values: dict[str, Any], *,
+                            action: str, event: str, host: str, result: str = "Success",
+                            message: str | None = None, expected_vm_state: str | None = None) -> bool:
+        """Record what a compute host found out on its own (on restart, or
+        syncing power states): update the instance and record ``action`` with
+        one ``event``; False if its vm_state was no longer ``expected_vm_state``."""
+        return bool(await self.client.call(ctx, "instance_sync", instance_uuid=instance_uuid, values=values,
+                                           action=action, event=event, host=host, result=result, message=message,
+                                           expected_vm_state=expected_vm_state))
+
     async def instances_on_host(self, ctx: RequestContext, host: str) -> list[dict[str, Any]]:
         return list(await self.client.call(ctx, "instances_on_host", host=host))
 

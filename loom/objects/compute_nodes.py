@@ -12,7 +12,7 @@ from loom.db.models import ComputeNode
 from loom.timeutils import utcnow
 
 FIELDS = ("hypervisor_hostname", "hypervisor_type", "hypervisor_version", "host_ip", "vcpus", "memory_mb",
-          "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used", "running_vms", "cpu_info")
+          "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used", "running_vms", "cpu_info", "failed_builds")
 
 
 async def report(db: Database, uuid: str, host: str, values: dict[str, Any]) -> None:

@@ -80,9 +80,11 @@ async def list_(session: AsyncSession, query: Any) -> list[Instance]:
 
 
 async def update_fields(session: AsyncSession, uuid: str, values: dict[str, Any],
-                        expected_task_state: list[str | None] | None = None) -> Instance | None:
+                        expected_task_state: list[str | None] | None = None,
+                        expected_vm_state: str | None = None) -> Instance | None:
     """Update an instance; with ``expected_task_state`` only if its task
-    state is one of those (None when it no longer is)."""
+    state is one of those, with ``expected_vm_state`` only if it is in that
+    state (None when it no longer is)."""
     unknown = set(values) - UPDATABLE
     if unknown:
         raise ValueError(f"not updatable: {unknown}")
@@ -93,15 +95,18 @@ async def update_fields(session: AsyncSession, uuid: str, values: dict[str, Any]
         if None in expected_task_state:
             cond = Instance.task_state.is_(None) if cond is None else (cond | Instance.task_state.is_(None))
         query = query.where(cond)
+    if expected_vm_state is not None:
+        query = query.where(Instance.vm_state == expected_vm_state)
     result = await session.execute(query.values(**values, updated_at=utcnow()))
     if result.rowcount == 0:
         return None
     return await get_any(session, uuid)
 
 
-async def start_action(session: AsyncSession, ctx: RequestContext, uuid: str, action: str) -> InstanceAction:
+async def start_action(session: AsyncSession, ctx: RequestContext, uuid: str, action: str, *,
+                       message: str | None = None) -> InstanceAction:
     row = InstanceAction(instance_uuid=uuid, action=action, request_id=ctx.request_id, user_id=ctx.user_id,
-                         project_id=ctx.project_id, start_time=utcnow())
+                         project_id=ctx.project_id, start_time=utcnow(), message=message)
     session.add(row)
     await session.flush()
     return row

@@ -30,5 +30,7 @@ class ComputeNode(TimestampMixin, Base):
     memory_mb_used: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     local_gb_used: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     running_vms: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Builds that failed here since the last success (the scheduler weighs hosts down by it).
+    failed_builds: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     cpu_info: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     reported_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("memory_mb_used", sa.Integer(), nullable=False),
         sa.Column("local_gb_used", sa.Integer(), nullable=False),
         sa.Column("running_vms", sa.Integer(), nullable=False),
+        sa.Column("failed_builds", sa.Integer(), nullable=False),
         sa.Column("cpu_info", sa.JSON(), nullable=False),
         sa.Column("reported_at", sa.DateTime(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),

@@ -1,0 +1,90 @@
+"""What a compute service does when it starts: reconcile each instance the
+database places on this host with what the hypervisor really has, so that
+nothing stays in BUILD or in a task state across a restart, and remove
+guests nobody owns any more."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from loom.compute.build import EVENT as BUILD_EVENT
+from loom.context import RequestContext
+from loom.timeutils import isotime, utcnow
+from loom.virt.driver import InstanceNotFound, PowerState
+
+LOG = logging.getLogger(__name__)
+EVENT = "compute_init_host"
+# Where an interrupted operation leaves the server, from the guest's power state.
+VM_STATE_OF = {PowerState.RUNNING: "active", PowerState.PAUSED: "paused", PowerState.SUSPENDED: "suspended",
+               PowerState.SHUTDOWN: "stopped", PowerState.CRASHED: "stopped", PowerState.NOSTATE: "stopped"}
+
+
+async def power_state(compute: Any, uuid: str) -> PowerState:
+    """The guest's power state, NOSTATE when the hypervisor has no such guest."""
+    try:
+        return (await compute.driver.get_info(uuid)).power_state
+    except InstanceNotFound:
+        return PowerState.NOSTATE
+
+
+async def recover_host(compute: Any) -> None:
+    ctx = RequestContext.for_service(compute.binary)
+    known = await compute.conductor.instances_on_host(ctx, compute.host)
+    for record in known:
+        try:
+            await _recover(compute, record)
+        except Exception:
+            # One instance must not keep the host from starting; the power
+            # sync looks at it again later.
+            LOG.exception("could not reconcile instance %s on %s", record["uuid"], compute.host)
+    owned = {r["uuid"] for r in known}
+    for uuid in await compute.driver.list_instances():
+        if uuid not in owned:
+            LOG.warning("destroying guest %s on %s: no live instance owns it", uuid, compute.host)
+            await compute.driver.destroy(uuid)
+
+
+async def _recover(compute: Any, record: dict[str, Any]) -> None:
+    uuid, task, vm_state = record["uuid"], record["task_state"], record["vm_state"]
+    ctx = RequestContext.for_service(compute.binary)
+    if task == "deleting":
+        LOG.info("finishing the delete of %s interrupted by a restart", uuid)
+        await compute.driver.destroy(uuid)
+        await compute.conductor.instance_deleted(ctx, uuid, compute.host)
+        return
+    state = await power_state(compute, uuid)
+    if vm_state == "building":
+        await _recover_build(compute, ctx, record, state)
+        return
+    if task is None and (state != PowerState.NOSTATE or vm_state != "active"):
+        return  # settled; the power sync takes care of drift
+    values: dict[str, Any] = {"task_state": None, "power_state": int(state)}
+    if vm_state in ("active", "stopped", "paused", "suspended"):
+        values["vm_state"] = VM_STATE_OF[state]
+    if state == PowerState.NOSTATE and vm_state == "active":
+        message = f"the guest was not found on {compute.host} when its compute service started"
+        action = "stop"
+    else:
+        message = f"{task} was interrupted by a restart of the compute service on {compute.host}"
+        action = "reset"
+    LOG.warning("instance %s: %s", uuid, message)
+    await compute.conductor.instance_sync(ctx, uuid, values, action=action, event=EVENT, host=compute.host,
+                                          result="Success" if action == "stop" else "Error", message=message[:255])
+
+
+async def _recover_build(compute: Any, ctx: RequestContext, record: dict[str, Any], state: PowerState) -> None:
+    uuid = record["uuid"]
+    if state == PowerState.RUNNING:
+        # The guest came up but the report was lost with the old process.
+        await compute.conductor.instance_update(
+            ctx, uuid, {"vm_state": "active", "task_state": None, "power_state": int(state), "launched_at": "now"},
+            expected_task_state=[record["task_state"]], event=BUILD_EVENT, host=compute.host)
+        return
+    if state != PowerState.NOSTATE:
+        await compute.driver.destroy(uuid)
+    message = f"The build was interrupted by a restart of the compute service on {compute.host}."
+    fault = {"code": 500, "message": message, "details": message, "created": isotime(utcnow())}
+    await compute.conductor.instance_sync(
+        ctx, uuid, {"vm_state": "error", "task_state": None, "power_state": 0, "fault": fault}, action="reset",
+        event=EVENT, host=compute.host, result="Error", message=message[:255], expected_vm_state="building")

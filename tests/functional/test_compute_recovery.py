@@ -1,0 +1,148 @@
+"""A compute service that restarts reconciles its host, and the periodic
+power-state sync follows the hypervisor: nothing stays in BUILD or in a
+task state, vanished guests become SHUTOFF with an action saying so, and
+guests nobody owns are removed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from loom.compute import power_sync
+from loom.db.models import Instance
+from loom.virt.driver import InstanceSpec, PowerState
+from tests.functional.cloud import Cloud, running_cloud
+from tests.functional.test_compute_boot import boot, wait_status
+from tests.functional.test_identity_support import issue, password_auth
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    with running_cloud(tmp_path_factory.mktemp("cloud"), **{"image.demo_image": True,
+                                                             "compute.sync_power_state_interval": 0}) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def nova(cloud: Cloud) -> Iterator[httpx.Client]:
+    token = issue(cloud, password_auth("admin", cloud.admin_password, "admin"))
+    with httpx.Client(base_url=cloud.url + "/compute/v2.1", timeout=30,
+                      headers={"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.79"}) as c:
+        yield c
+
+
+def compute_service(cloud: Cloud) -> Any:
+    return next(s for s in cloud.runner.services if s.manager.topic == "compute")
+
+
+def restart_compute(cloud: Cloud) -> None:
+    """Stop the compute service and start a new one on the same host and
+    hypervisor, as a restarted process would find it."""
+    old = compute_service(cloud)
+
+    async def restart() -> None:
+        await old.stop()
+        cloud.runner.services.remove(old)
+        await cloud.runner._start_service(cloud.runner._compute_manager(old.manager.host))
+
+    cloud.run(restart())
+
+
+def set_instance(cloud: Cloud, uuid: str, **values: Any) -> None:
+    async def write() -> None:
+        assert cloud.runner.db is not None
+        async with cloud.runner.db.session.begin() as session:
+            await session.execute(update(Instance).where(Instance.uuid == uuid).values(**values))
+
+    cloud.run(write())
+
+
+def actions(nova: httpx.Client, uuid: str) -> list[str]:
+    r = nova.get(f"/servers/{uuid}/os-instance-actions")
+    assert r.status_code == 200, r.text
+    return [a["action"] for a in r.json()["instanceActions"]]
+
+
+def test_guests_outlive_a_compute_restart(nova: httpx.Client, cloud: Cloud) -> None:
+    uuid = boot(nova, cloud)
+    wait_status(nova, uuid, {"ACTIVE"})
+    restart_compute(cloud)
+    server = nova.get(f"/servers/{uuid}").json()["server"]
+    assert server["status"] == "ACTIVE" and server["OS-EXT-STS:power_state"] == 1
+    assert actions(nova, uuid) == ["create"]
+
+
+def test_restart_settles_every_interrupted_operation(nova: httpx.Client, cloud: Cloud) -> None:
+    built, lost, deleting, busy = (boot(nova, cloud) for _ in range(4))
+    for uuid in (built, lost, deleting, busy):
+        wait_status(nova, uuid, {"ACTIVE"})
+    driver = compute_service(cloud).manager.driver
+    cloud.run(driver.destroy(lost))
+    # The process died after the guest came up but before it said so; while
+    # deleting one server; in the middle of some other operation.
+    set_instance(cloud, built, vm_state="building", task_state="spawning")
+    set_instance(cloud, lost, vm_state="building", task_state="spawning")
+    set_instance(cloud, deleting, task_state="deleting")
+    set_instance(cloud, busy, task_state="powering-off")
+    orphan = InstanceSpec(uuid="0f0f0f0f-0000-4000-8000-000000000001", name="orphan", hostname="orphan", vcpus=1,
+                          memory_mb=64, root_gb=1)
+    cloud.run(driver.spawn(orphan))
+
+    restart_compute(cloud)
+
+    assert wait_status(nova, built, {"ACTIVE"})["OS-EXT-STS:task_state"] is None
+    failed = nova.get(f"/servers/{lost}").json()["server"]
+    assert failed["status"] == "ERROR" and failed["OS-EXT-STS:task_state"] is None
+    assert "interrupted by a restart" in failed["fault"]["message"]
+    assert nova.get(f"/servers/{deleting}").status_code == 404
+    settled = nova.get(f"/servers/{busy}").json()["server"]
+    assert settled["status"] == "ACTIVE" and settled["OS-EXT-STS:task_state"] is None
+    assert actions(nova, busy)[0] == "reset"
+    new_driver = compute_service(cloud).manager.driver
+    listed = cloud.run(new_driver.list_instances())
+    assert orphan.uuid not in listed and deleting not in listed and built in listed
+
+
+def test_a_vanished_guest_becomes_shutoff_on_restart(nova: httpx.Client, cloud: Cloud) -> None:
+    uuid = boot(nova, cloud)
+    wait_status(nova, uuid, {"ACTIVE"})
+    cloud.run(compute_service(cloud).manager.driver.destroy(uuid))
+    restart_compute(cloud)
+    server = nova.get(f"/servers/{uuid}").json()["server"]
+    assert server["status"] == "SHUTOFF" and server["OS-EXT-STS:power_state"] == 0
+    assert actions(nova, uuid)[0] == "stop"
+    events = nova.get(f"/servers/{uuid}/os-instance-actions/{_request_id(nova, uuid, 'stop')}").json()
+    assert events["instanceAction"]["events"][0]["event"] == "compute_init_host"
+    assert "not found" in events["instanceAction"]["message"]
+    # A SHUTOFF server without a guest can still be deleted.
+    assert nova.delete(f"/servers/{uuid}").status_code == 204
+    wait_status(nova, uuid, {"DELETED"})
+
+
+def _request_id(nova: httpx.Client, uuid: str, action: str) -> str:
+    listed = nova.get(f"/servers/{uuid}/os-instance-actions").json()["instanceActions"]
+    return str(next(a["request_id"] for a in listed if a["action"] == action))
+
+
+def test_power_sync_follows_the_hypervisor(nova: httpx.Client, cloud: Cloud) -> None:
+    stopped_outside, vanished = boot(nova, cloud), boot(nova, cloud)
+    for uuid in (stopped_outside, vanished):
+        wait_status(nova, uuid, {"ACTIVE"})
+    manager = compute_service(cloud).manager
+    cloud.run(manager.driver.power_off(stopped_outside))
+    cloud.run(manager.driver.destroy(vanished))
+    cloud.run(power_sync.sync_power_states(manager))
+    for uuid, power in ((stopped_outside, PowerState.SHUTDOWN), (vanished, PowerState.NOSTATE)):
+        server = nova.get(f"/servers/{uuid}").json()["server"]
+        assert (server["status"], server["OS-EXT-STS:power_state"]) == ("SHUTOFF", int(power))
+        assert actions(nova, uuid)[0] == "stop"
+    # A stopped server whose guest runs again is powered off.
+    cloud.run(manager.driver.power_on(stopped_outside))
+    cloud.run(power_sync.sync_power_states(manager))
+    info = cloud.run(manager.driver.get_info(stopped_outside))
+    assert info.power_state == PowerState.SHUTDOWN
+    assert nova.get(f"/servers/{stopped_outside}").json()["server"]["status"] == "SHUTOFF"
