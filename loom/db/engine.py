@@ -37,7 +37,7 @@ class Database:
             path = make_url(self.url).database or ""
             if path in ("", ":memory:"):
                 raise Invalid("an in-memory SQLite database cannot be shared between connections: give a file")
-            kwargs["async_creator"] = partial(sqlite.connect, path)
+            kwargs["async_creator"] = partial(sqlite.connect, path, sqlite.WriteGate())
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)

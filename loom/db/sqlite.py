@@ -9,6 +9,14 @@ sends only what can wait for a lock (writes, commits, pragmas) to the
 connection's own thread, in one hop with its rows. It speaks the subset of
 aiosqlite's interface that SQLAlchemy's ``sqlite+aiosqlite`` dialect uses,
 and is handed to it through ``async_creator``.
+
+SQLite has one writer at a time. A second connection that tries to write
+meanwhile gets SQLITE_BUSY and its busy handler sleeps (1, 2, 5, 10... ms)
+before it tries again, which under concurrent boots cost more than the
+writes themselves. So the connections of one process queue for a
+``WriteGate`` first: a connection takes it at the first write of a
+transaction and gives it back at commit or rollback; the busy handler
+remains for writers in other processes.
 """
 
 from __future__ import annotations
@@ -21,6 +29,24 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
+# As long as the busy timeout: a writer waits this long for the gate.
+GATE_TIMEOUT = 30.0
+
+
+class WriteGate:
+    """The right to write, for the connections of one database in one
+    process: an asyncio lock per event loop (tests run several loops)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            self._locks = {k: v for k, v in self._locks.items() if not k.is_closed()}
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
 
 
 def _execute(conn: sqlite3.Connection, sql: str, params: Any) -> tuple[Any, list[Row], int, int | None]:
@@ -66,13 +92,13 @@ class Cursor:
         if _is_read(sql):
             result = _execute(self._conn._sqlite, sql, parameters)
         else:
-            result = await self._conn._run(_execute, self._conn._sqlite, sql, parameters)
+            result = await self._conn._write(_execute, self._conn._sqlite, sql, parameters)
         self.description, self._rows, self.rowcount, self.lastrowid = result
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> Cursor:
         self.description, self._rows = None, []
-        self.rowcount, self.lastrowid = await self._conn._run(
+        self.rowcount, self.lastrowid = await self._conn._write(
             _executemany, self._conn._sqlite, sql, list(parameters))
         return self
 
@@ -95,14 +121,37 @@ class Cursor:
 class Connection:
     """One sqlite3 connection, used only from its own worker thread."""
 
-    def __init__(self, sqlite: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, sqlite: sqlite3.Connection, executor: ThreadPoolExecutor, gate: WriteGate | None = None) -> None:
         self._sqlite = sqlite
         self._executor = executor
+        self._gate = gate or WriteGate()
+        self._held: asyncio.Lock | None = None
         # Present so SQLAlchemy's adapter finds a live connection.
         self._connection = sqlite
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a statement that may write, holding the gate from the first
+        write of a transaction to its end."""
+        if self._held is None:
+            lock = self._gate.lock()
+            try:
+                await asyncio.wait_for(lock.acquire(), GATE_TIMEOUT)
+            except TimeoutError:
+                raise sqlite3.OperationalError("database is locked (waited for this process's writers)") from None
+            self._held = lock
+        try:
+            return await self._run(fn, *args)
+        finally:
+            if not self._sqlite.in_transaction:
+                self._release()  # a statement outside a transaction (a pragma), or one that ended it
+
+    def _release(self) -> None:
+        if self._held is not None:
+            self._held, held = None, self._held
+            held.release()
 
     @property
     def isolation_level(self) -> str | None:
@@ -115,12 +164,19 @@ class Connection:
         return await self.cursor().execute(sql, parameters)
 
     async def commit(self) -> None:
-        await self._run(self._sqlite.commit)
+        try:
+            if self._sqlite.in_transaction:
+                await self._run(self._sqlite.commit)
+        finally:
+            self._release()
 
     async def rollback(self) -> None:
-        # Nothing to undo outside a transaction: skip the hop.
-        if self._sqlite.in_transaction:
-            await self._run(self._sqlite.rollback)
+        try:
+            # Nothing to undo outside a transaction: skip the hop.
+            if self._sqlite.in_transaction:
+                await self._run(self._sqlite.rollback)
+        finally:
+            self._release()
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         await self._run(lambda: self._sqlite.create_function(*args, **kwargs))
@@ -128,18 +184,20 @@ class Connection:
     async def close(self) -> None:
         if self._connection is None:
             return
+        self._release()
         self._connection = None  # type: ignore[assignment]
         await self._run(self._sqlite.close)
         self._executor.shutdown(wait=False)
 
     def stop(self) -> None:
         """Close without waiting (SQLAlchemy's terminate)."""
+        self._release()
         self._connection = None  # type: ignore[assignment]
         self._executor.submit(self._sqlite.close)
         self._executor.shutdown(wait=False)
 
 
-async def connect(path: str) -> Connection:
+async def connect(path: str, gate: WriteGate | None = None) -> Connection:
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
 
     def open_db() -> sqlite3.Connection:
@@ -149,4 +207,4 @@ async def connect(path: str) -> Connection:
         return sqlite3.connect(path, check_same_thread=False, timeout=30)
 
     sqlite = await asyncio.get_running_loop().run_in_executor(executor, open_db)
-    return Connection(sqlite, executor)
+    return Connection(sqlite, executor, gate)

@@ -75,7 +75,7 @@ class Candidate:
 @dataclass
 class _Tree:
     root: int
-    providers: list[ResourceProvider]
+    providers: list[Any]  # rows of _PROVIDER_COLUMNS
     inventory: dict[int, dict[str, tuple[InventorySpec, int]]]
     traits: dict[int, set[str]]
     aggregates: dict[int, set[str]]
@@ -145,8 +145,17 @@ async def _viable_roots(session: AsyncSession, groups: dict[str, RequestGroup]) 
     return {root for root, classes in classes_by_root.items() if classes >= set(smallest)}
 
 
+# Plain rows, not ORM objects: the scheduler reads every tree on every
+# request, and building mapped objects was most of that time.
+_PROVIDER_COLUMNS = (ResourceProvider.id, ResourceProvider.uuid, ResourceProvider.name, ResourceProvider.generation,
+                     ResourceProvider.parent_provider_id, ResourceProvider.root_provider_id)
+_INVENTORY_COLUMNS = (ProviderInventory.provider_id, ProviderInventory.resource_class, ProviderInventory.total,
+                      ProviderInventory.reserved, ProviderInventory.min_unit, ProviderInventory.max_unit,
+                      ProviderInventory.step_size, ProviderInventory.allocation_ratio)
+
+
 async def _load_trees(session: AsyncSession, roots: list[int], need_aggregates: bool) -> list[_Tree]:
-    rows = list(await session.scalars(select(ResourceProvider).where(ResourceProvider.root_provider_id.in_(roots))
+    rows = list(await session.execute(select(*_PROVIDER_COLUMNS).where(ResourceProvider.root_provider_id.in_(roots))
                                       .order_by(ResourceProvider.id)))
     ids = [r.id for r in rows]
     inventory: dict[int, dict[str, tuple[InventorySpec, int]]] = defaultdict(dict)
@@ -158,12 +167,13 @@ async def _load_trees(session: AsyncSession, roots: list[int], need_aggregates: 
                 .where(PlacementAllocation.provider_id.in_(chunk))
                 .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class)):
             used[(pid, rc)] = int(n)
-        for inv in await session.scalars(select(ProviderInventory).where(ProviderInventory.provider_id.in_(chunk))):
-            inventory[inv.provider_id][inv.resource_class] = (InventorySpec.of(inv),
-                                                              used.get((inv.provider_id, inv.resource_class), 0))
+        for pid, rc, total, reserved, min_unit, max_unit, step, ratio in await session.execute(
+                select(*_INVENTORY_COLUMNS).where(ProviderInventory.provider_id.in_(chunk))):
+            spec = InventorySpec(total, reserved, min_unit, max_unit, step, ratio)
+            inventory[pid][rc] = (spec, used.get((pid, rc), 0))
     trait_map = await traits.of_providers(session, ids)
     agg_map = await aggregates.of_providers(session, ids) if need_aggregates else {}
-    by_root: dict[int, list[ResourceProvider]] = defaultdict(list)
+    by_root: dict[int, list[Any]] = defaultdict(list)
     for r in rows:
         by_root[r.root_provider_id or r.id].append(r)
     return [_Tree(root, members, {r.id: inventory.get(r.id, {}) for r in members},

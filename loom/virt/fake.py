@@ -158,6 +158,7 @@ class FakeDriver(VirtDriver):
         self._guests: dict[str, FakeGuest] = {}  # building ones too: they hold resources
         self._incoming: dict[str, InstanceSpec] = {}  # claimed by pre_live_migration
         self._save_lock = asyncio.Lock()
+        self._changes = self._saved = 0  # state changes made, and written to state_path
 
     @classmethod
     def for_host(cls, host: str) -> FakeDriver:
@@ -461,10 +462,18 @@ class FakeDriver(VirtDriver):
     async def _save(self) -> None:
         if self.state_path is None:
             return
-        async with self._save_lock:  # each write holds the state as of its turn: the last write wins
+        self._changes += 1
+        mine = self._changes
+        async with self._save_lock:
+            # Each write holds the state as of its turn; changes made while
+            # one was in flight share the next write instead of one each.
+            if self._saved >= mine:
+                return
+            upto = self._changes
             guests = [g.to_dict() for g in self._guests.values() if not g.building]
             text = json.dumps({"host": self.host, "guests": guests}, sort_keys=True)
             await asyncio.to_thread(_write_atomically, self.state_path, text)
+            self._saved = upto
 
 
 def _refuse_rescued(guest: FakeGuest, operation: str) -> None:
