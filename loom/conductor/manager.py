@@ -19,7 +19,7 @@ from loom.db import services
 from loom.db.engine import Database
 from loom.db.models import Instance
 from loom.manager import Manager
-from loom.objects import compute_nodes, instances
+from loom.objects import compute_nodes, instances, server_groups
 from loom.scheduler.hosts import compute_node_uuid
 from loom.scheduler.rpcapi import SchedulerAPI
 from loom.timeutils import utcnow
@@ -64,15 +64,18 @@ class ConductorManager(Manager):
 
     @expose
     async def instance_deleted(self, ctx: RequestContext, instance_uuid: str, host: str) -> None:
-        """The host destroyed the instance: mark it deleted, free its claim."""
+        """The host destroyed the instance: free its claim, then mark it
+        deleted, so that once a server is gone its resources are too (a
+        restart between the two finishes the delete again)."""
+        await placement.release(self.db, instance_uuid)
         async with self.db.session.begin() as session:
             now = utcnow()
             await instances.update_fields(session, instance_uuid, {
                 "vm_state": "deleted", "task_state": None, "power_state": 0, "deleted": True, "deleted_at": now,
                 "terminated_at": now})
+            await server_groups.remove_member(session, instance_uuid)
             await instances.event(session, ctx.request_id, instance_uuid, "compute_terminate_instance",
                                   host=host, start=now, result="Success")
-        await placement.release(self.db, instance_uuid)
 
     @expose
     async def update_available_resource(self, ctx: RequestContext, host: str, resources: dict[str, Any]) -> None:

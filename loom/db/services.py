@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.db.engine import Database
 from loom.db.models import Service
@@ -79,3 +80,15 @@ async def get_service(db: Database, host: str, binary: str) -> Service:
     if svc is None:
         raise NotFound(f"service {binary} on host {host} could not be found")
     return svc
+
+
+async def find(session: AsyncSession, *, id: int | None = None, uuid: str | None = None, host: str | None = None,
+               binary: str | None = None) -> Service | None:
+    """One service by id, by uuid, or by host and binary; None if there is none."""
+    if id is not None:
+        cond = Service.id == id
+    elif uuid is not None:
+        cond = Service.uuid == uuid
+    else:
+        cond = (Service.host == host) & (Service.binary == binary)
+    return await session.scalar(select(Service).where(cond))

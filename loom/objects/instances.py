@@ -9,14 +9,13 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loom.config import QuotaSettings
 from loom.context import RequestContext
-from loom.db import locks
 from loom.db.models import Instance, InstanceAction, InstanceActionEvent
-from loom.errors import NotFound, QuotaExceeded
+from loom.errors import BadState, Conflict, NotFound
+from loom.objects import quotas
 from loom.timeutils import utcnow
 
-# Nova's default quotas per project.
-DEFAULT_QUOTAS = {"instances": 10, "cores": 20, "ram": 51200}
 UPDATABLE = {"vm_state", "task_state", "power_state", "host", "node", "availability_zone", "launched_at",
              "terminated_at", "fault", "progress", "display_name", "display_description", "hostname", "deleted",
              "deleted_at", "metadata_", "tags", "locked", "locked_by", "locked_reason"}
@@ -40,6 +39,50 @@ async def get(session: AsyncSession, ctx: RequestContext, uuid: str, *, deleted:
     return row
 
 
+async def get_for_update(session: AsyncSession, ctx: RequestContext, uuid: str) -> Instance:
+    """The instance (as ``get``) for a read-modify-write of its own fields,
+    such as metadata or tags. Writing first takes the row's lock (SQLite's
+    database lock) before the read, so concurrent merges queue rather than
+    lose each other's changes."""
+    conds = [Instance.uuid == uuid, Instance.deleted.is_(False)]
+    if not ctx.is_admin:
+        conds.append(Instance.project_id == ctx.project_id)
+    # A write that changes nothing (not even updated_at) but takes the lock.
+    await session.execute(update(Instance).where(*conds).values(updated_at=Instance.updated_at)
+                          .execution_options(synchronize_session=False))
+    row = await session.scalar(select(Instance).where(*conds).execution_options(populate_existing=True))
+    if row is None:
+        raise not_found(uuid)
+    return row
+
+
+def check_unlocked(ctx: RequestContext, instance: Instance) -> None:
+    """A locked server refuses changes except from admins, as in Nova."""
+    if instance.locked and not ctx.is_admin:
+        raise Conflict(f"Instance {instance.uuid} is locked")
+
+
+def check_state(instance: Instance, action: str, vm_states: tuple[str, ...], *,
+                must_have_launched: bool = False) -> None:
+    """Refuse ``action`` unless the instance is in one of ``vm_states`` (and
+    has launched once, when asked), with Nova's message."""
+    if instance.vm_state not in vm_states:
+        attr, state = "vm_state", instance.vm_state
+    elif must_have_launched and instance.launched_at is None:
+        attr, state = "launched_at", None
+    else:
+        return
+    raise BadState(f"Cannot '{action}' instance {instance.uuid} while it is in {attr} {state}")
+
+
+def network_info(instance: Instance) -> list[dict[str, Any]]:
+    """The instance's cached network info, in Nova's VIF model: each
+    ``{"address": mac, "network": {"label", "subnets": [{"ips": [{"address",
+    "version", "type", "floating_ips": [...]}]}]}}``. Instances have no cache
+    column yet (there is no network service to fill it), so none is known."""
+    return []
+
+
 async def get_any(session: AsyncSession, uuid: str) -> Instance:
     row = await session.scalar(select(Instance).where(Instance.uuid == uuid))
     if row is None:
@@ -47,31 +90,29 @@ async def get_any(session: AsyncSession, uuid: str) -> Instance:
     return row
 
 
-async def usage(session: AsyncSession, project_id: str) -> dict[str, int]:
-    rows = (await session.execute(select(Instance.flavor).where(
-        Instance.project_id == project_id, Instance.deleted.is_(False)))).scalars().all()
-    return {"instances": len(rows), "cores": sum(int(f["vcpus"]) for f in rows),
-            "ram": sum(int(f["memory_mb"]) for f in rows)}
-
-
 async def create_many(session: AsyncSession, rows: list[dict[str, Any]], project_id: str,
-                      quotas: dict[str, int]) -> list[Instance]:
-    """Insert the instances, then count the project's usage in the same
-    transaction (under the project's lock): concurrent requests never end
+                      quota: QuotaSettings, min_count: int | None = None) -> list[Instance]:
+    """Insert the instances within the project's (and user's) quota; with
+    ``min_count`` below their number, only as many as there is room for
+    (at least min_count), as Nova does. The usage is counted again after
+    the insert, in the same transaction: concurrent requests never end
     above a limit; the one that would is refused and rolled back whole."""
-    await locks.lock(session, f"instance-quota:{project_id}")
+    user_id = str(rows[0].get("user_id") or "")
+    wanted = len(rows)
+    ranged = min_count is not None and min_count < wanted
+    if ranged:
+        flavor = rows[0]["flavor"]
+        fits = await quotas.instance_room(session, quota, project_id, user_id, int(flavor["vcpus"]),
+                                          int(flavor["memory_mb"]))
+        if fits is not None and min_count is not None and min_count <= fits < wanted:
+            rows = rows[:fits]
     instances = [Instance(**row) for row in rows]
     session.add_all(instances)
     await session.flush()
-    used = await usage(session, project_id)
-    for resource in ("instances", "cores", "ram"):
-        limit = quotas.get(resource, -1)
-        if limit >= 0 and used[resource] > limit:
-            requested = {"instances": len(rows), "cores": sum(r["flavor"]["vcpus"] for r in rows),
-                         "ram": sum(r["flavor"]["memory_mb"] for r in rows)}[resource]
-            raise QuotaExceeded(
-                f"Quota exceeded for {resource}: Requested {requested}, but already used "
-                f"{used[resource] - requested} of {limit} {resource}", resource=resource)
+    requested = {"instances": len(rows), "cores": sum(int(r["flavor"]["vcpus"]) for r in rows),
+                 "ram": sum(int(r["flavor"]["memory_mb"]) for r in rows)}
+    shown: dict[str, int | str] = {"instances": f"{min_count}-{wanted}"} if ranged else {}
+    await quotas.check_instances(session, quota, project_id, user_id, requested, shown)
     return instances
 
 

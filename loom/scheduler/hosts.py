@@ -71,9 +71,9 @@ class HostInfoSource(Protocol):
 
 
 class StaticHostInfo:
-    """A fixed map of host → info; empty by default, which puts every host
-    in the default availability zone with no aggregates (Loom has no host
-    aggregates table yet)."""
+    """A fixed map of host → info, for tests; empty by default, which puts
+    every host in the default availability zone with no aggregates. The
+    scheduler service reads the database (``host_info.DbHostInfo``)."""
 
     def __init__(self, hosts: Mapping[str, HostInfo] | None = None) -> None:
         self.hosts = dict(hosts or {})

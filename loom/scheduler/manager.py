@@ -12,7 +12,8 @@ from loom.db.engine import Database
 from loom.manager import Manager
 from loom.scheduler import select
 from loom.scheduler.context import InstanceHosts, SchedulingContext
-from loom.scheduler.hosts import DEFAULT_AVAILABILITY_ZONE, HostInfoSource, PlacementInstanceHosts, StaticHostInfo
+from loom.scheduler.host_info import DbHostInfo
+from loom.scheduler.hosts import DEFAULT_AVAILABILITY_ZONE, HostInfoSource, PlacementInstanceHosts
 from loom.scheduler.options import DEFAULT_FILTERS, DEFAULT_WEIGHERS, SchedulerOptions
 from loom.scheduler.request import RequestSpec
 from loom.scheduler.rpcapi import TOPIC
@@ -36,7 +37,7 @@ class SchedulerManager(Manager):
             service_down_time=service_down_time, default_availability_zone=default_availability_zone)
         # Unknown filter or weigher names fail here, when the service starts.
         self.context = SchedulingContext.load(
-            options, host_info=host_info or StaticHostInfo(),
+            options, host_info=host_info or DbHostInfo(db),
             instance_hosts=instance_hosts or PlacementInstanceHosts(db))
 
     @expose

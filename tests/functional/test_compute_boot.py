@@ -3,57 +3,21 @@ placement → compute → fake driver, all over the in-memory bus."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from typing import Any
-
 import httpx
-import pytest
 
-from tests.functional.cloud import Cloud, running_cloud
-from tests.functional.test_identity_support import admin_client, issue, new_member, password_auth
+from tests.functional.cloud import Cloud
+from tests.functional.compute_support import (
+    admin_fixture,
+    boot,
+    cloud_fixture,
+    demo_image,
+    fresh_member,
+    member_compute,
+    wait_status,
+)
 
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    with running_cloud(tmp_path_factory.mktemp("cloud"), **{"image.demo_image": True}) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def nova(cloud: Cloud) -> Iterator[httpx.Client]:
-    token = issue(cloud, password_auth("admin", cloud.admin_password, "admin"))
-    with httpx.Client(base_url=cloud.url + "/compute/v2.1", timeout=30,
-                      headers={"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.79"}) as c:
-        yield c
-
-
-def demo_image(nova: httpx.Client, cloud: Cloud) -> str:
-    token = nova.headers["X-Auth-Token"]
-    r = httpx.get(cloud.url + "/image/v2/images", params={"name": "demo"}, headers={"X-Auth-Token": token})
-    return str(r.json()["images"][0]["id"])
-
-
-def wait_status(nova: httpx.Client, server_id: str, wanted: set[str], timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = nova.get(f"/servers/{server_id}")
-        if r.status_code == 404 and "DELETED" in wanted:
-            return {"status": "DELETED"}
-        assert r.status_code == 200, r.text
-        server = r.json()["server"]
-        if server["status"] in wanted:
-            return dict(server)
-        assert time.monotonic() < deadline, f"server stayed {server['status']}"
-        time.sleep(0.05)
-
-
-def boot(nova: httpx.Client, cloud: Cloud, **extra: Any) -> str:
-    body = {"server": {"name": "vm", "imageRef": demo_image(nova, cloud), "flavorRef": "1", "networks": "none",
-                       **extra}}
-    r = nova.post("/servers", json=body)
-    assert r.status_code == 202, r.text
-    return str(r.json()["server"]["id"])
+cloud = cloud_fixture()
+nova = admin_fixture()
 
 
 def test_boot_show_list_delete(nova: httpx.Client, cloud: Cloud) -> None:
@@ -103,10 +67,7 @@ def test_no_valid_host_is_an_error_with_a_fault(nova: httpx.Client, cloud: Cloud
 
 def test_another_projects_server_is_invisible(nova: httpx.Client, cloud: Cloud) -> None:
     server_id = boot(nova, cloud)
-    with admin_client(cloud) as admin:
-        member = new_member(admin)
-    token = issue(cloud, password_auth(member.name, member.password, member.project))
-    other = httpx.Client(base_url=cloud.url + "/compute/v2.1", headers={"X-Auth-Token": token}, timeout=30)
+    other = member_compute(cloud, fresh_member(cloud), version=None)
     r = other.get(f"/servers/{server_id}")
     assert r.status_code == 404 and "itemNotFound" in r.json()
     assert other.delete(f"/servers/{server_id}").status_code == 404

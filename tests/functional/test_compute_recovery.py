@@ -5,34 +5,19 @@ guests nobody owns are removed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import update
 
 from loom.compute import power_sync
 from loom.db.models import Instance
 from loom.virt.driver import InstanceSpec, PowerState
-from tests.functional.cloud import Cloud, running_cloud
-from tests.functional.test_compute_boot import boot, wait_status
-from tests.functional.test_identity_support import issue, password_auth
+from tests.functional.cloud import Cloud
+from tests.functional.compute_support import admin_fixture, boot, cloud_fixture, wait_status
 
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    with running_cloud(tmp_path_factory.mktemp("cloud"), **{"image.demo_image": True,
-                                                             "compute.sync_power_state_interval": 0}) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def nova(cloud: Cloud) -> Iterator[httpx.Client]:
-    token = issue(cloud, password_auth("admin", cloud.admin_password, "admin"))
-    with httpx.Client(base_url=cloud.url + "/compute/v2.1", timeout=30,
-                      headers={"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.79"}) as c:
-        yield c
+cloud = cloud_fixture(**{"compute.sync_power_state_interval": 0})
+nova = admin_fixture()
 
 
 def compute_service(cloud: Cloud) -> Any:

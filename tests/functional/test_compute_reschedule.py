@@ -3,35 +3,20 @@ hosts, its claims are released, and the scheduler learns to avoid it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 from sqlalchemy import select
 
 from loom.db.models import ComputeNode, PlacementAllocation, ResourceProvider
 from loom.scheduler.hosts import compute_node_uuid
 from loom.virt.driver import InstanceSpec
-from tests.functional.cloud import Cloud, running_cloud
-from tests.functional.test_compute_boot import demo_image, wait_status
-from tests.functional.test_identity_support import issue, password_auth
+from tests.functional.cloud import Cloud
+from tests.functional.compute_support import admin_fixture, cloud_fixture, demo_image, wait_status
 
 BAD = "test-host-1"
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    with running_cloud(tmp_path_factory.mktemp("cloud"), **{"image.demo_image": True,
-                                                             "compute.fake_hosts": 3}) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def nova(cloud: Cloud) -> Iterator[httpx.Client]:
-    token = issue(cloud, password_auth("admin", cloud.admin_password, "admin"))
-    with httpx.Client(base_url=cloud.url + "/compute/v2.1", timeout=30,
-                      headers={"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.79"}) as c:
-        yield c
+cloud = cloud_fixture(**{"compute.fake_hosts": 3})
+nova = admin_fixture()
 
 
 def _always_fail(spec: InstanceSpec) -> bool:

@@ -10,11 +10,10 @@ from starlette.responses import Response
 from loom.api.compute.base import base_url, enforce, int_param
 from loom.api.http import JSON, Call, empty
 from loom.errors import Invalid
-from loom.objects import keypairs
+from loom.objects import keypairs, quotas
 from loom.timeutils import isotime
 
 _NAME = re.compile(r"^[\w\- .@]{1,255}$")
-QUOTA = 100
 
 
 def _user(call: Call) -> str:
@@ -79,8 +78,10 @@ async def create(call: Call) -> Response:
     elif not isinstance(public_key, str):
         raise Invalid("Invalid input for field/attribute public_key: must be a string.")
     async with call.deps.db.session.begin() as session:
+        # Counted after the insert, under the user's lock (race-safe), not before.
         k = await keypairs.create(session, user_id=user_id, name=name, public_key=public_key, key_type=key_type,
-                                  quota=QUOTA)
+                                  quota=quotas.UNLIMITED)
+        await quotas.check_key_pairs(session, call.deps.settings.quota, call.ctx.project_id or "", user_id)
     out = keypairs.view(k, user_id=k.user_id)
     if call.version.at_least("2.2"):
         out["type"] = k.type

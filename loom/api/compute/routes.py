@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from loom.api.compute import (
+    aggregates,
     availability_zones,
     flavors,
     hypervisors,
@@ -13,6 +14,7 @@ from loom.api.compute import (
     quota_classes,
     quota_sets,
     server_groups,
+    server_list,
     server_metadata,
     server_tags,
     servers,
@@ -35,9 +37,9 @@ RESOURCES = [
     E("GET", "/flavors/{flavor_id}/os-extra_specs/{key}", flavors.show_extra_spec),
     E("PUT", "/flavors/{flavor_id}/os-extra_specs/{key}", flavors.update_extra_spec),
     E("DELETE", "/flavors/{flavor_id}/os-extra_specs/{key}", flavors.delete_extra_spec),
-    E("GET", "/servers", servers.list_),
+    E("GET", "/servers", server_list.list_),
     E("POST", "/servers", servers.create),
-    E("GET", "/servers/detail", servers.detail),
+    E("GET", "/servers/detail", server_list.detail),
     E("GET", "/servers/{server_id}", servers.show),
     E("PUT", "/servers/{server_id}", servers.update),
     E("DELETE", "/servers/{server_id}", servers.delete),
@@ -50,7 +52,7 @@ RESOURCES = [
 ]
 # Resources whose module declares its own endpoints and policy rules.
 MODULES = (quota_sets, quota_classes, limits, server_groups, services, hypervisors, availability_zones,
-           server_metadata, server_tags, ips)
+           server_metadata, server_tags, ips, aggregates)
 RESOURCES += [ep for module in MODULES for ep in module.ENDPOINTS]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from loom.api.compute.base import links
 from loom.api.http import Call
 from loom.db.models import Instance
+from loom.objects import instances
 from loom.timeutils import isotime
 
 # (vm_state, task_state) → the status users see, as Nova maps them.
@@ -37,6 +38,36 @@ def host_id(i: Instance) -> str:
     return hashlib.sha224((i.project_id + i.host).encode()).hexdigest()
 
 
+def networks(network_info: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Fixed and floating addresses by network label, in the order the
+    interfaces come (Nova's get_networks_for_instance)."""
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for vif in network_info:
+        network = vif.get("network") or {}
+        found = out.setdefault(network.get("label", ""), {"ips": [], "floating_ips": []})
+        for subnet in network.get("subnets") or []:
+            for ip in subnet.get("ips") or []:
+                found["ips"].append({**ip, "type": ip.get("type", "fixed"), "mac_address": vif.get("address")})
+                for fip in ip.get("floating_ips") or []:
+                    found["floating_ips"].append({**fip, "type": "floating", "mac_address": vif.get("address")})
+    return out
+
+
+def addresses(by_label: dict[str, dict[str, list[dict[str, Any]]]], *, extended: bool) -> dict[str, Any]:
+    """``{label: [{"version", "addr"}, ...]}``; the server view adds each
+    address's type and MAC, the ips API does not."""
+    out: dict[str, Any] = {}
+    for label, network in by_label.items():
+        items = []
+        for ip in [*network["ips"], *network["floating_ips"]]:
+            item = {"version": ip.get("version"), "addr": ip.get("address")}
+            if extended:
+                item.update({"OS-EXT-IPS:type": ip["type"], "OS-EXT-IPS-MAC:mac_addr": ip["mac_address"]})
+            items.append(item)
+        out[label] = items
+    return out
+
+
 def summary(call: Call, i: Instance) -> dict[str, Any]:
     return {"id": i.uuid, "name": i.display_name, "links": links(call, "servers", i.uuid)}
 
@@ -49,7 +80,8 @@ def detail(call: Call, i: Instance, *, admin: bool, host_status: str | None = No
         "user_id": i.user_id, "metadata": dict(i.metadata_ or {}), "hostId": host_id(i),
         "image": {"id": i.image_ref, "links": links(call, "images", i.image_ref)[1:]} if i.image_ref else "",
         "created": isotime(i.created_at), "updated": isotime(i.updated_at or i.created_at),
-        "addresses": {}, "accessIPv4": "", "accessIPv6": "", "links": links(call, "servers", i.uuid),
+        "addresses": addresses(networks(instances.network_info(i)), extended=True), "accessIPv4": "",
+        "accessIPv6": "", "links": links(call, "servers", i.uuid),
         "OS-DCF:diskConfig": "MANUAL", "OS-EXT-AZ:availability_zone": i.availability_zone or "",
         "config_drive": "True" if i.config_drive else "", "key_name": i.key_name,
         "OS-SRV-USG:launched_at": _micro(i.launched_at), "OS-SRV-USG:terminated_at": _micro(i.terminated_at),

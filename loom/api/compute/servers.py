@@ -1,39 +1,30 @@
-"""``/servers``: create (the boot path starts here), list, detail, show,
-update and delete."""
+"""``/servers``: create (the boot path starts here), show, update and
+delete; listing is in server_list."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import re
 import uuid
 from typing import Any
-from urllib.parse import urlencode
 
-from sqlalchemy import and_, select
 from starlette.responses import Response
 
 from loom import placement
-from loom.api.compute import server_views
-from loom.api.compute.base import base_url, enforce, int_param, links
+from loom.api.compute import server_groups, server_views
+from loom.api.compute.base import base_url, enforce, links
 from loom.api.http import JSON, Call, empty
 from loom.compute.rpcapi import ComputeAPI
 from loom.conductor.rpcapi import ConductorAPI
-from loom.db.models import Instance
 from loom.errors import Conflict, Invalid, NotFound
 from loom.image import images as image_records
-from loom.objects import flavors, instances, keypairs
+from loom.objects import aggregates, flavors, instances, keypairs, quotas
+from loom.objects import server_groups as group_records
 from loom.scheduler.request import FlavorSpec, RequestSpec
 from loom.timeutils import utcnow
 
-MAX_LIMIT = 1000
 USER_DATA_MAX = 65535
-SORT_KEYS = ("access_ip_v4", "access_ip_v6", "auto_disk_config", "availability_zone", "config_drive",
-             "created_at", "display_description", "display_name", "host", "hostname", "image_ref",
-             "instance_type_id", "kernel_id", "key_name", "launch_index", "launched_at", "locked_by", "node",
-             "power_state", "progress", "project_id", "ramdisk_id", "root_device_name", "task_state",
-             "terminated_at", "updated_at", "user_id", "uuid", "vm_state")
 _HOSTNAME_BAD = re.compile(r"[^a-z0-9-]+")
 
 
@@ -81,6 +72,9 @@ async def create(call: Call) -> Response:
     if min_count > max_count:
         raise Invalid("min_count must be <= max_count")
     metadata = _metadata(body.get("metadata", {}))
+    async with call.deps.db.session() as session:
+        await quotas.check_metadata_items(session, call.deps.settings.quota, call.ctx.project_id or "",
+                                          call.ctx.user_id or "", len(metadata))
     user_data = body.get("user_data")
     if user_data is not None:
         if not isinstance(user_data, str) or len(user_data) > USER_DATA_MAX:
@@ -112,6 +106,7 @@ async def create(call: Call) -> Response:
     hints = raw.get("os:scheduler_hints") or raw.get("OS-SCH-HNT:scheduler_hints") or {}
     if not isinstance(hints, dict):
         raise _body_error("os:scheduler_hints", hints, "must be an object")
+    server_groups.group_hint(hints)  # a malformed hint fails with the body's checks, before any lookup
 
     async with call.deps.db.session() as session:
         try:
@@ -130,6 +125,9 @@ async def create(call: Call) -> Response:
                 key_data = (await keypairs.get(session, call.ctx.user_id or "", str(key_name))).public_key
             except NotFound:
                 raise Invalid(f"Invalid key_name provided: {key_name}") from None
+        group = await server_groups.hinted_group(session, call.ctx, hints)
+        if az is not None and az not in await aggregates.available_zones(session):
+            raise Invalid("The requested availability zone is not available")
     if image.status != "active":
         raise Invalid(f"Image {image_ref} is not active.")
     if flavor.root_gb and image.size and image.size > flavor.root_gb * (1 << 30):
@@ -155,17 +153,23 @@ async def create(call: Call) -> Response:
             "config_drive": bool(body.get("config_drive")),
         })
     async with call.deps.db.session.begin() as session:
-        created = await instances.create_many(session, rows, call.ctx.project_id or "", instances.DEFAULT_QUOTAS)
+        created = await instances.create_many(session, rows, call.ctx.project_id or "", call.deps.settings.quota,
+                                              min_count=min_count)
         for inst in created:
             await instances.start_action(session, call.ctx, inst.uuid, "create")
         uuids = [i.uuid for i in created]
+        await server_groups.join(session, group, uuids)
+        if group is not None:
+            await quotas.check_server_group_members(session, call.deps.settings.quota, call.ctx.project_id or "",
+                                                    call.ctx.user_id or "", group.id)
     spec = RequestSpec(
         project_id=call.ctx.project_id or "", user_id=call.ctx.user_id or "",
         flavor=FlavorSpec(**{k: flavor_doc[k] for k in ("flavorid", "name", "vcpus", "memory_mb", "root_gb",
                                                         "ephemeral_gb", "swap", "extra_specs")}),
         image={"id": image.id, "properties": dict(image.properties or {}), "disk_format": image.disk_format,
                "min_ram": image.min_ram, "min_disk": image.min_disk, "size": image.size},
-        num_instances=len(uuids), availability_zone=az, scheduler_hints=hints if isinstance(hints, dict) else {})
+        num_instances=len(uuids), availability_zone=az, scheduler_hints=hints if isinstance(hints, dict) else {},
+        instance_group=server_groups.request_group(group))
     await ConductorAPI(call.deps.bus).build_instances(call.ctx, spec.to_dict(), uuids)
     if body.get("return_reservation_id"):
         return JSON({"reservation_id": reservation}, status_code=202)
@@ -174,148 +178,14 @@ async def create(call: Call) -> Response:
     return JSON({"server": server}, status_code=202, headers={"Location": f"{base_url(call)}/servers/{uuids[0]}"})
 
 
-def _parse_time(raw: str, name: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid(f"Invalid filter field: {name}. Value {raw} is not an ISO 8601 time.") from None
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
-
-
-def _filters(call: Call) -> tuple[Any, bool]:
-    """The WHERE clause for a listing and whether deleted servers may show."""
-    q = call.request.query_params
-    admin = call.ctx.is_admin
-    conds: list[Any] = []
-    all_tenants = "all_tenants" in q and q.get("all_tenants", "").lower() not in ("0", "false", "off", "no")
-    if all_tenants:
-        enforce(call, "os_compute_api:servers:detail:get_all_tenants")
-    if not (admin and all_tenants):
-        conds.append(Instance.project_id == call.ctx.project_id)
-    if admin and (q.get("project_id") or q.get("tenant_id")) and all_tenants:
-        conds.append(Instance.project_id == (q.get("project_id") or q.get("tenant_id")))
-    changes_since = q.get("changes-since")
-    show_deleted = False
-    if changes_since:
-        conds.append(Instance.updated_at >= _parse_time(changes_since, "changes-since"))
-        show_deleted = True
-    if q.get("changes-before") and call.version.at_least("2.66"):
-        conds.append(Instance.updated_at <= _parse_time(q["changes-before"], "changes-before"))
-        show_deleted = True
-    if admin and q.get("deleted", "").lower() in ("true", "1", "yes"):
-        show_deleted = True
-        conds.append(Instance.deleted.is_(True))
-    if not show_deleted:
-        conds.append(Instance.deleted.is_(False))
-    if q.get("name"):
-        try:
-            re.compile(q["name"])
-        except re.error:
-            raise Invalid(f"Invalid regular expression for name: {q['name']}") from None
-        conds.append(Instance.display_name.regexp_match(q["name"]))
-    if q.get("status"):
-        states = [server_views.STATUS_TO_VM.get(s.upper()) for s in q.getlist("status")]
-        if None in states:
-            return Instance.id.is_(None), show_deleted  # an unknown status matches nothing, as in Nova
-        conds.append(Instance.vm_state.in_(states))
-    if q.get("image"):
-        conds.append(Instance.image_ref == q["image"].rsplit("/", 1)[-1])
-    if q.get("flavor"):
-        conds.append(Instance.flavor["flavorid"].as_string() == q["flavor"].rsplit("/", 1)[-1])
-    if q.get("host"):
-        if not admin:
-            raise Invalid("Invalid filter: host (admin only)")
-        conds.append(Instance.host == q["host"])
-    if q.get("reservation_id"):
-        conds.append(Instance.reservation_id == q["reservation_id"])
-    if q.get("availability_zone"):
-        conds.append(Instance.availability_zone == q["availability_zone"])
-    if q.get("uuid"):
-        conds.append(Instance.uuid == q["uuid"])
-    return and_(*conds) if conds else True, show_deleted
-
-
-def _tag_match(call: Call, rows: list[Instance]) -> list[Instance]:
-    if not call.version.at_least("2.26"):
-        return rows
-    q = call.request.query_params
-
-    def split(name: str) -> set[str]:
-        return {t for t in q.get(name, "").split(",") if t}
-
-    want_all, want_any, not_all, not_any = split("tags"), split("tags-any"), split("not-tags"), split("not-tags-any")
-    out = []
-    for r in rows:
-        have = set(r.tags or ())
-        if want_all and not want_all <= have:
-            continue
-        if want_any and not want_any & have:
-            continue
-        if not_all and not_all <= have:
-            continue
-        if not_any and not_any & have:
-            continue
-        out.append(r)
-    return out
-
-
-async def _list(call: Call, detail: bool) -> Response:
-    enforce(call, "os_compute_api:servers:detail" if detail else "os_compute_api:servers:index")
-    where, _ = _filters(call)
-    limit = min(int_param(call, "limit") or MAX_LIMIT, MAX_LIMIT)
-    q = call.request.query_params
-    keys = q.getlist("sort_key") or ["created_at"]
-    dirs = q.getlist("sort_dir") or ["desc"] * len(keys)
-    if len(dirs) < len(keys):
-        dirs += [dirs[-1]] * (len(keys) - len(dirs))
-    order = []
-    for key, direction in zip(keys, dirs, strict=False):
-        if key not in SORT_KEYS:
-            raise Invalid(f"Invalid sort_key {key}")
-        if direction not in ("asc", "desc"):
-            raise Invalid(f"Invalid sort_dir {direction}")
-        column = getattr(Instance, {"uuid": "uuid", "instance_type_id": "id"}.get(key, key), None)
-        if column is None:
-            continue
-        order.append(column.desc() if direction == "desc" else column.asc())
-    order.append(Instance.id.desc())
-    async with call.deps.db.session() as session:
-        rows = list(await session.scalars(select(Instance).where(where).order_by(*order)))
-    rows = _tag_match(call, rows)
-    marker = q.get("marker")
-    if marker:
-        ids = [r.uuid for r in rows]
-        if marker not in ids:
-            raise Invalid(f"marker [{marker}] not found")
-        rows = rows[ids.index(marker) + 1:]
-    page = rows[:limit]
-    admin = call.ctx.is_admin
-    items = [server_views.detail(call, r, admin=admin) if detail else server_views.summary(call, r) for r in page]
-    body: dict[str, Any] = {"servers": items}
-    if len(rows) > limit and page:
-        params = [(k, v) for k, v in q.multi_items() if k != "marker"] + [("marker", page[-1].uuid)]
-        if "limit" not in q:
-            params.append(("limit", str(limit)))
-        body["servers_links"] = [{"rel": "next", "href": f"{base_url(call)}/servers{'/detail' if detail else ''}?"
-                                                          f"{urlencode(params)}"}]
-    return JSON(body)
-
-
-async def list_(call: Call) -> Response:
-    return await _list(call, detail=False)
-
-
-async def detail(call: Call) -> Response:
-    return await _list(call, detail=True)
-
-
 async def show(call: Call) -> Response:
     enforce(call, "os_compute_api:servers:show")
     async with call.deps.db.session() as session:
         row = await instances.get(session, call.ctx, call.params["server_id"])
-    return JSON({"server": server_views.detail(call, row, admin=call.ctx.is_admin)})
+        server = server_views.detail(call, row, admin=call.ctx.is_admin)
+        if call.version.at_least("2.71"):
+            server["server_groups"] = await group_records.groups_of(session, row.uuid)
+    return JSON({"server": server})
 
 
 async def update(call: Call) -> Response:
@@ -336,7 +206,10 @@ async def update(call: Call) -> Response:
         if unknown:
             raise Invalid(f"Additional properties are not allowed ({', '.join(sorted(unknown))} was unexpected)")
         row = await instances.update_fields(session, row.uuid, values) or row
-    return JSON({"server": server_views.detail(call, row, admin=call.ctx.is_admin)})
+        server = server_views.detail(call, row, admin=call.ctx.is_admin)
+        if call.version.at_least("2.71"):
+            server["server_groups"] = await group_records.groups_of(session, row.uuid)
+    return JSON({"server": server})
 
 
 async def delete(call: Call) -> Response:
@@ -351,6 +224,7 @@ async def delete(call: Call) -> Response:
             now = utcnow()
             await instances.update_fields(session, row.uuid, {
                 "vm_state": "deleted", "task_state": None, "deleted": True, "deleted_at": now, "terminated_at": now})
+            await group_records.remove_member(session, row.uuid)
         else:
             await instances.update_fields(session, row.uuid, {"task_state": "deleting"})
     if not host:

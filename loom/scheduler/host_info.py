@@ -1,0 +1,51 @@
+"""The scheduler's ``HostInfoSource`` read from the database: each host's
+aggregates (name, uuid, metadata, and so its availability zone), what its
+hypervisor last reported (capabilities) and its recent build failures. Read
+afresh for every request, so an aggregate change applies to the next boot."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from loom.db.engine import Database
+from loom.db.models import ComputeNode
+from loom.objects import aggregates
+from loom.scheduler.hosts import Aggregate, HostInfo
+
+# What of a compute node the capabilities filters may ask for, by Nova's names.
+CAPABILITY_FIELDS = ("hypervisor_type", "hypervisor_version", "hypervisor_hostname", "host_ip", "cpu_info")
+
+
+def capabilities(node: ComputeNode) -> dict[str, Any]:
+    return {name: getattr(node, name) for name in CAPABILITY_FIELDS if getattr(node, name) is not None}
+
+
+class DbHostInfo:
+    """Host information from the aggregates and compute_nodes tables."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def host_info(self, hosts: Collection[str]) -> Mapping[str, HostInfo]:
+        if not hosts:
+            return {}
+        async with self.db.session() as session:
+            by_host = await aggregates.of_hosts(session, hosts)
+            nodes = list(
+                await session.scalars(
+                    select(ComputeNode).where(ComputeNode.host.in_(list(hosts))).order_by(ComputeNode.id)
+                )
+            )
+        out: dict[str, HostInfo] = {}
+        for host in hosts:
+            aggs = by_host.get(host, [])
+            # Zone left unset: the scheduler derives it from the aggregates, or its default.
+            out[host] = HostInfo(aggregates=[Aggregate(a.name, dict(a.metadata), a.uuid) for a in aggs])
+        for node in nodes:
+            info = out[node.host]
+            info.capabilities = capabilities(node)
+            info.failed_builds = int(getattr(node, "failed_builds", 0) or 0)
+        return out
