@@ -138,7 +138,10 @@ class Connection:
         if self._held is None:
             lock = self._gate.lock()
             try:
-                await asyncio.wait_for(lock.acquire(), GATE_TIMEOUT)
+                if lock.locked():
+                    await asyncio.wait_for(lock.acquire(), GATE_TIMEOUT)
+                else:
+                    await lock.acquire()  # free: no timeout task to pay for
             except TimeoutError:
                 raise sqlite3.OperationalError("database is locked (waited for this process's writers)") from None
             self._held = lock

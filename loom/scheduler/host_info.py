@@ -19,7 +19,11 @@ from loom.scheduler.hosts import Aggregate, HostInfo
 CAPABILITY_FIELDS = ("hypervisor_type", "hypervisor_version", "hypervisor_hostname", "host_ip", "cpu_info")
 
 
-def capabilities(node: ComputeNode) -> dict[str, Any]:
+# Plain rows rather than ORM objects: this runs for every scheduling request.
+_COLUMNS = (ComputeNode.host, ComputeNode.failed_builds, *(getattr(ComputeNode, f) for f in CAPABILITY_FIELDS))
+
+
+def capabilities(node: Any) -> dict[str, Any]:
     return {name: getattr(node, name) for name in CAPABILITY_FIELDS if getattr(node, name) is not None}
 
 
@@ -35,8 +39,8 @@ class DbHostInfo:
         async with self.db.session() as session:
             by_host = await aggregates.of_hosts(session, hosts)
             nodes = list(
-                await session.scalars(
-                    select(ComputeNode).where(ComputeNode.host.in_(list(hosts))).order_by(ComputeNode.id)
+                await session.execute(
+                    select(*_COLUMNS).where(ComputeNode.host.in_(list(hosts))).order_by(ComputeNode.id)
                 )
             )
         out: dict[str, HostInfo] = {}
@@ -47,5 +51,5 @@ class DbHostInfo:
         for node in nodes:
             info = out[node.host]
             info.capabilities = capabilities(node)
-            info.failed_builds = int(getattr(node, "failed_builds", 0) or 0)
+            info.failed_builds = int(node.failed_builds or 0)
         return out
