@@ -137,7 +137,7 @@ async def reschedule(conductor: Any, ctx: RequestContext, uuid: str, spec: dict[
     if choice is not None:
         LOG.info("rescheduling %s from %s to %s: %s", uuid, failed_host, choice.host, reason)
         async with conductor.db.session.begin() as session:
-            await instances.update_fields(session, uuid, {"task_state": "scheduling", "host": None, "node": None})
+            await instances.set_fields(session, uuid, {"task_state": "scheduling", "host": None, "node": None})
         await _send(conductor, ctx, uuid, spec, choice, remaining, started)
         return
     error = NoResources(f"Exceeded maximum number of retries. Exhausted all hosts available for retrying build "
@@ -152,7 +152,7 @@ async def set_error(db: Database, ctx: RequestContext, uuid: str, exc: BaseExcep
     fault = {"code": status, "message": message[:255], "details": message if status >= 500 else "",
              "created": isotime(utcnow())}
     async with db.session.begin() as session:
-        await instances.update_fields(session, uuid, {"vm_state": "error", "task_state": None, "host": None,
+        await instances.set_fields(session, uuid, {"vm_state": "error", "task_state": None, "host": None,
                                                       "node": None, "fault": fault})
         await instances.event(session, ctx.request_id, uuid, event, host=None, start=start, result="Error",
                               traceback="".join(traceback.format_exception(exc)) if status >= 500 else None)

@@ -55,12 +55,12 @@ class ConductorManager(Manager):
         if "launched_at" in values and values["launched_at"] == "now":
             values = {**values, "launched_at": utcnow()}
         async with self.db.session.begin() as session:
-            row = await instances.update_fields(session, instance_uuid, values, expected_task_state)
-            if row is not None and event:
+            updated = await instances.set_fields(session, instance_uuid, values, expected_task_state)
+            if updated and event:
                 start = dt.datetime.fromisoformat(event_start) if event_start else utcnow()
                 await instances.event(session, ctx.request_id, instance_uuid, event, host=host, start=start,
                                       result="Success")
-        return row is not None
+        return updated
 
     @expose
     async def instance_deleted(self, ctx: RequestContext, instance_uuid: str, host: str) -> None:
@@ -70,7 +70,7 @@ class ConductorManager(Manager):
         await placement.release(self.db, instance_uuid)
         async with self.db.session.begin() as session:
             now = utcnow()
-            await instances.update_fields(session, instance_uuid, {
+            await instances.set_fields(session, instance_uuid, {
                 "vm_state": "deleted", "task_state": None, "power_state": 0, "deleted": True, "deleted_at": now,
                 "terminated_at": now})
             await server_groups.remove_member(session, instance_uuid)
@@ -91,8 +91,7 @@ class ConductorManager(Manager):
                             event: str, host: str, result: str = "Success", message: str | None = None,
                             expected_vm_state: str | None = None) -> bool:
         async with self.db.session.begin() as session:
-            row = await instances.update_fields(session, instance_uuid, values, expected_vm_state=expected_vm_state)
-            if row is None:
+            if not await instances.set_fields(session, instance_uuid, values, expected_vm_state=expected_vm_state):
                 return False
             await instances.start_action(session, ctx, instance_uuid, action, message=message)
             await instances.event(session, ctx.request_id, instance_uuid, event, host=host, start=utcnow(),

@@ -123,9 +123,24 @@ async def list_(session: AsyncSession, query: Any) -> list[Instance]:
 async def update_fields(session: AsyncSession, uuid: str, values: dict[str, Any],
                         expected_task_state: list[str | None] | None = None,
                         expected_vm_state: str | None = None) -> Instance | None:
+    """Update an instance and read it back; None when it was not updated
+    (see ``set_fields``)."""
+    if not await set_fields(session, uuid, values, expected_task_state, expected_vm_state):
+        return None
+    # The session may hold the row from before the update: read it afresh.
+    row = await session.scalar(select(Instance).where(Instance.uuid == uuid)
+                               .execution_options(populate_existing=True))
+    if row is None:
+        raise not_found(uuid)
+    return row
+
+
+async def set_fields(session: AsyncSession, uuid: str, values: dict[str, Any],
+                     expected_task_state: list[str | None] | None = None,
+                     expected_vm_state: str | None = None) -> bool:
     """Update an instance; with ``expected_task_state`` only if its task
     state is one of those, with ``expected_vm_state`` only if it is in that
-    state (None when it no longer is)."""
+    state. Whether it was updated."""
     unknown = set(values) - UPDATABLE
     if unknown:
         raise ValueError(f"not updatable: {unknown}")
@@ -138,10 +153,9 @@ async def update_fields(session: AsyncSession, uuid: str, values: dict[str, Any]
         query = query.where(cond)
     if expected_vm_state is not None:
         query = query.where(Instance.vm_state == expected_vm_state)
-    result = await session.execute(query.values(**values, updated_at=utcnow()))
-    if result.rowcount == 0:
-        return None
-    return await get_any(session, uuid)
+    result = await session.execute(query.values(**values, updated_at=utcnow())
+                                   .execution_options(synchronize_session=False))
+    return bool(result.rowcount)
 
 
 async def start_action(session: AsyncSession, ctx: RequestContext, uuid: str, action: str, *,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import aliased
 
 from loom.db import services
 from loom.db.engine import Database
-from loom.db.models import PlacementAllocation, ResourceProvider
+from loom.db.models import PlacementAllocation, ResourceProvider, Service
 from loom.placement import Candidate
 from loom.placement.sql import chunks
 
@@ -199,7 +199,7 @@ async def host_states(db: Database, found: Sequence[Candidate], *, info_source: 
     by_root: dict[str, list[Candidate]] = {}
     for cand in found:
         by_root.setdefault(cand.root_provider_uuid, []).append(cand)
-    compute = {s.host: s for s in await services.list_services(db, binary=COMPUTE_BINARY)}
+    compute = {s.host: s for s in await _compute_services(db)}
     by_uuid = {compute_node_uuid(h): s for h, s in compute.items()}
     counts = await _consumer_counts(db, list(by_root))
     states: list[HostState] = []
@@ -228,6 +228,14 @@ async def host_states(db: Database, found: Sequence[Candidate], *, info_source: 
             state.capabilities = dict(info.capabilities)
             state.failed_builds = info.failed_builds
     return states, skipped
+
+
+async def _compute_services(db: Database) -> list[Any]:
+    """The compute services as plain rows (what HostState needs of them)."""
+    async with db.session() as session:
+        return list(await session.execute(
+            select(Service.host, Service.disabled, Service.disabled_reason, Service.forced_down,
+                   Service.last_seen_up).where(Service.binary == COMPUTE_BINARY).order_by(Service.id)))
 
 
 async def _consumer_counts(db: Database, root_uuids: Iterable[str]) -> dict[str, int]:

@@ -222,11 +222,11 @@ async def delete(call: Call) -> Response:
         host = row.host
         if not host:
             now = utcnow()
-            await instances.update_fields(session, row.uuid, {
+            await instances.set_fields(session, row.uuid, {
                 "vm_state": "deleted", "task_state": None, "deleted": True, "deleted_at": now, "terminated_at": now})
             await group_records.remove_member(session, row.uuid)
         else:
-            await instances.update_fields(session, row.uuid, {"task_state": "deleting"})
+            await instances.set_fields(session, row.uuid, {"task_state": "deleting"})
     if not host:
         await placement.release(call.deps.db, row.uuid)
     else:
