@@ -114,7 +114,7 @@ class Runner:
 
         assert self.bus is not None
         c = self.settings.compute
-        state = self.settings.data_dir / "fake-hosts" / f"{host}.json" if c.fake_persist else None
+        state = self.settings.data_dir / "fake-hosts" / host if c.fake_persist else None
         driver = FakeDriver(host=host, vcpus=c.fake_vcpus, memory_mb=c.fake_memory_mb, disk_gb=c.fake_disk_gb,
                             spawn_delay=c.fake_spawn_delay, state_path=state)
         return ComputeManager(host, driver, self.bus, sync_power_state_interval=c.sync_power_state_interval)

@@ -16,8 +16,9 @@ Its knobs are constructor arguments, so many fake hosts live in one process:
 - ``fail_spawn``: injected spawn failures (SpawnFailed, "injected failure"):
   an int fails the next N spawns, True fails every one, a predicate on the
   InstanceSpec fails those it accepts. A public attribute: change it any time.
-- ``state_path``: a JSON file the guests are kept in, so that a new
-  FakeDriver for the host (a restarted compute service) finds them running.
+- ``state_path``: a directory the guests are kept in (one small JSON file
+  each, written when the guest changes), so that a new FakeDriver for the
+  host (a restarted compute service) finds them running.
 - ``host``: the host it will serve, if known when it is made; init_host
   must then name the same one.
 - ``hypervisor_hostname``: defaults to the host.
@@ -69,6 +70,10 @@ CPU_LOAD = 0.05  # the share of each vCPU a running fake guest burns
 GIB = 1 << 30
 
 SpawnFailure = int | bool | Callable[[InstanceSpec], bool] | None
+
+
+# In a state directory: the host whose guests it holds.
+HOST_FILE = "host"
 
 
 @dataclass
@@ -157,8 +162,6 @@ class FakeDriver(VirtDriver):
         self._initialised = False
         self._guests: dict[str, FakeGuest] = {}  # building ones too: they hold resources
         self._incoming: dict[str, InstanceSpec] = {}  # claimed by pre_live_migration
-        self._save_lock = asyncio.Lock()
-        self._changes = self._saved = 0  # state changes made, and written to state_path
 
     @classmethod
     def for_host(cls, host: str) -> FakeDriver:
@@ -179,6 +182,7 @@ class FakeDriver(VirtDriver):
             raise errors.BadState(f"this fake hypervisor runs host {self.host}, not {host}")
         if not self._initialised and self.state_path is not None:
             self._guests = await asyncio.to_thread(_load, self.state_path, host)
+            _claim_directory(self.state_path, host)
         self.host, self._initialised = host, True
         FakeDriver.hosts[host] = self
 
@@ -232,7 +236,7 @@ class FakeDriver(VirtDriver):
             if self._guests.get(spec.uuid) is guest:
                 del self._guests[spec.uuid]  # nothing left behind
             raise
-        await self._save()
+        self._persist(spec.uuid)
 
     async def destroy(self, uuid: str) -> None:
         self._ready()
@@ -243,7 +247,7 @@ class FakeDriver(VirtDriver):
             if self._guests.get(uuid) is guest:
                 await _sleep(self.op_delay)
                 del self._guests[uuid]
-        await self._save()
+        self._persist(uuid)
 
     async def reboot(self, uuid: str, hard: bool) -> None:
         async with self._operate(uuid, "hard reboot" if hard else "soft reboot") as guest:
@@ -391,7 +395,8 @@ class FakeDriver(VirtDriver):
                                            "call pre_live_migration there first", instance=uuid)
             dest._guests[uuid] = dataclasses.replace(guest, lock=asyncio.Lock())
             del self._guests[uuid]
-        await dest._save()
+        dest._persist(uuid)
+        self._persist(uuid)
 
     async def rollback_live_migration_at_destination(self, uuid: str) -> None:
         self.check_capability("live_migration")
@@ -426,7 +431,7 @@ class FakeDriver(VirtDriver):
             await _sleep(self.op_delay)
             yield guest
         if changes:
-            await self._save()
+            self._persist(uuid)
 
     async def _set_power(self, uuid: str, operation: str, state: PowerState, *, capability: str) -> None:
         async with self._operate(uuid, operation, capability=capability) as guest:
@@ -459,21 +464,19 @@ class FakeDriver(VirtDriver):
             return True
         return bool(rule(spec))
 
-    async def _save(self) -> None:
+    def _persist(self, *uuids: str) -> None:
+        """Write each guest's state to its file, or remove the file of one
+        that is gone. On the event loop: a small write costs less than a
+        hop to a thread, and every change is on disk once it returns."""
         if self.state_path is None:
             return
-        self._changes += 1
-        mine = self._changes
-        async with self._save_lock:
-            # Each write holds the state as of its turn; changes made while
-            # one was in flight share the next write instead of one each.
-            if self._saved >= mine:
-                return
-            upto = self._changes
-            guests = [g.to_dict() for g in self._guests.values() if not g.building]
-            text = json.dumps({"host": self.host, "guests": guests}, sort_keys=True)
-            await asyncio.to_thread(_write_atomically, self.state_path, text)
-            self._saved = upto
+        for uuid in uuids:
+            guest = self._guests.get(uuid)
+            path = self.state_path / f"{uuid}.json"
+            if guest is None or guest.building:
+                path.unlink(missing_ok=True)
+            else:
+                _write_atomically(path, json.dumps(guest.to_dict(), sort_keys=True))
 
 
 def _refuse_rescued(guest: FakeGuest, operation: str) -> None:
@@ -523,17 +526,22 @@ async def _stream(data: bytes) -> AsyncIterator[bytes]:
 
 
 def _load(path: Path, host: str) -> dict[str, FakeGuest]:
-    if not path.exists():
+    if not path.is_dir():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("host") != host:
-        raise errors.Invalid(f"{path} holds the guests of host {data.get('host')}, not of {host}")
-    guests = (FakeGuest.from_dict(g) for g in data["guests"])
+    owner = path / HOST_FILE
+    if owner.exists() and owner.read_text(encoding="utf-8").strip() != host:
+        raise errors.Invalid(f"{path} holds the guests of host {owner.read_text(encoding='utf-8').strip()}, "
+                             f"not of {host}")
+    guests = (FakeGuest.from_dict(json.loads(f.read_text(encoding="utf-8"))) for f in sorted(path.glob("*.json")))
     return {guest.spec.uuid: guest for guest in guests}
 
 
+def _claim_directory(path: Path, host: str) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / HOST_FILE).write_text(host + "\n", encoding="utf-8")
+
+
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
