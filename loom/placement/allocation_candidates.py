@@ -187,6 +187,8 @@ def _solve(tree: _Tree, groups: dict[str, RequestGroup], request: CandidateReque
     root_uuid = next(p.uuid for p in tree.providers if p.id == tree.root)
     if request.root_required and not request.root_required.matches(tree.traits.get(tree.root, set())):
         return []
+    if len(tree.providers) == 1 and list(groups) == [UNNUMBERED]:
+        return _solve_flat(tree, groups[UNNUMBERED], root_uuid)
     uuid_of = {p.id: p.uuid for p in tree.providers}
     tree_uuids = set(uuid_of.values())
     # Choices: (suffix, class or None, amount) → providers that could take it.
@@ -221,6 +223,24 @@ def _solve(tree: _Tree, groups: dict[str, RequestGroup], request: CandidateReque
             seen.add(key)
             out.append(cand)
     return out
+
+
+def _solve_flat(tree: _Tree, group: RequestGroup, root_uuid: str) -> list[Candidate]:
+    """A tree of one provider asked for the unnumbered group only: what
+    nearly every compute host and boot is. The same answer as the general
+    search below, without its combinations."""
+    pid = tree.root
+    if group.in_tree is not None and group.in_tree != root_uuid:
+        return []
+    if not group.member_of.matches(tree.effective_aggregates(pid)) or not group.traits.matches(tree.traits[pid]):
+        return []
+    inventory = tree.inventory.get(pid, {})
+    for rc, amount in group.resources.items():
+        entry = inventory.get(rc)
+        if entry is None or unit_violation(entry[0], amount) or entry[1] + amount > entry[0].capacity:
+            return []
+    allocations = {root_uuid: dict(sorted(group.resources.items()))}
+    return [Candidate(allocations, {UNNUMBERED: [root_uuid]}, root_uuid)]
 
 
 def _check(tree: _Tree, groups: dict[str, RequestGroup], request: CandidateRequest,
