@@ -138,9 +138,11 @@ async def replace(session: AsyncSession, wanted: Mapping[str, ConsumerAllocation
     caller's transaction (phases in the module docstring). Returns each
     consumer's new generation (None once it holds nothing)."""
     consumers = sorted(wanted)
-    # Phase 1: drop what they hold now, remembering where it was.
+    # Phase 1: drop what they hold now, remembering where it was. A consumer
+    # expected to be new holds nothing (if it exists after all, phase 3
+    # refuses the write and the transaction rolls back).
     old_provider_ids: set[int] = set()
-    for chunk in chunks(consumers):
+    for chunk in chunks([c for c in consumers if wanted[c].generation is not None]):
         result = await session.execute(sql_delete(PlacementAllocation)
                                        .where(PlacementAllocation.consumer_uuid.in_(chunk))
                                        .returning(PlacementAllocation.provider_id))
@@ -169,14 +171,19 @@ async def replace(session: AsyncSession, wanted: Mapping[str, ConsumerAllocation
             for rc, amount in sorted(res.items()) if amount]
     if rows:
         await session.execute(insert(PlacementAllocation), rows)
-    # Phase 6: generations.
+    # Phase 6: generations (a consumer made here already has its first; one
+    # left with nothing is about to go).
     for rp in sorted(touched, key=lambda r: r.id):
         await generations.bump(session, rp)
+    empty = [uuid for uuid in consumers if not any(any(r.values()) for r in wanted[uuid].allocations.values())]
     out: dict[str, int | None] = {}
     for uuid in consumers:
-        out[uuid] = await _bump_consumer(session, records[uuid])
+        row, created = records[uuid]
+        if created:
+            out[uuid] = row.generation
+        elif uuid not in empty:
+            out[uuid] = await _bump_consumer(session, row)
     # Phase 7: consumers left with nothing are forgotten.
-    empty = [uuid for uuid in consumers if not any(any(r.values()) for r in wanted[uuid].allocations.values())]
     for chunk in chunks(empty):
         await session.execute(sql_delete(PlacementConsumer).where(PlacementConsumer.uuid.in_(chunk)))
     for uuid in empty:
@@ -184,7 +191,9 @@ async def replace(session: AsyncSession, wanted: Mapping[str, ConsumerAllocation
     return out
 
 
-async def _consumer(session: AsyncSession, uuid: str, want: ConsumerAllocations) -> PlacementConsumer:
+async def _consumer(session: AsyncSession, uuid: str, want: ConsumerAllocations) -> tuple[PlacementConsumer, bool]:
+    """The consumer's row, made (with its first generation) if it is new;
+    and whether it was made here."""
     row = await session.scalar(select(PlacementConsumer).where(PlacementConsumer.uuid == uuid).with_for_update())
     if want.generation is not ANY:
         if row is not None and row.generation != want.generation:
@@ -195,19 +204,19 @@ async def _consumer(session: AsyncSession, uuid: str, want: ConsumerAllocations)
                                    consumer=uuid)
     if row is None:
         row = PlacementConsumer(uuid=uuid, project_id=want.project_id or "", user_id=want.user_id or "",
-                                generation=0, consumer_type=want.consumer_type)
+                                generation=1, consumer_type=want.consumer_type)
         session.add(row)
         try:
             await session.flush()
         except IntegrityError:
             raise ConcurrentUpdate(f"consumer {uuid} was created by another request", consumer=uuid) from None
-        return row
+        return row, True
     if want.project_id is not None and (row.project_id, row.user_id) != (want.project_id, want.user_id):
         row.project_id, row.user_id = want.project_id, want.user_id or ""
     if want.consumer_type is not None and row.consumer_type != want.consumer_type:
         row.consumer_type = want.consumer_type
     await session.flush()
-    return row
+    return row, False
 
 
 def _json(value: Any) -> str:
