@@ -345,11 +345,12 @@ async def check_instances(
     cores and ram) in the creator's transaction. ``shown`` replaces
     requested values in the message (Nova shows "2-5" for a range)."""
     await locks.lock(session, _project_lock(project_id))
-    scopes: list[str | None] = [None]
-    if user_id and set(requested) & set(await overrides(session, project_id, user_id)):
-        scopes.append(user_id)
-    for scope in scopes:
-        limit = await limits(session, settings, project_id, scope)
+    classes, project, user = await _layers(session, project_id, user_id or None)
+    base = config_defaults(settings)
+    scopes: list[tuple[str | None, dict[str, int]]] = [(None, resolve(base, classes, project))]
+    if user_id and set(requested) & set(user):
+        scopes.append((user_id, resolve(base, classes, project, user)))
+    for scope, limit in scopes:
         used = await count_instances(session, project_id, scope)
         names = overs(limit, {r: used[r] for r in requested})
         if names:

@@ -72,9 +72,10 @@ async def create(call: Call) -> Response:
     if min_count > max_count:
         raise Invalid("min_count must be <= max_count")
     metadata = _metadata(body.get("metadata", {}))
-    async with call.deps.db.session() as session:
-        await quotas.check_metadata_items(session, call.deps.settings.quota, call.ctx.project_id or "",
-                                          call.ctx.user_id or "", len(metadata))
+    if metadata:  # no items can exceed no limit
+        async with call.deps.db.session() as session:
+            await quotas.check_metadata_items(session, call.deps.settings.quota, call.ctx.project_id or "",
+                                              call.ctx.user_id or "", len(metadata))
     user_data = body.get("user_data")
     if user_data is not None:
         if not isinstance(user_data, str) or len(user_data) > USER_DATA_MAX:
