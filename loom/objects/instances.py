@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.config import QuotaSettings
@@ -169,17 +169,21 @@ async def start_action(session: AsyncSession, ctx: RequestContext, uuid: str, ac
 
 async def event(session: AsyncSession, request_id: str, uuid: str, name: str, *, host: str | None,
                 start: dt.datetime, result: str | None, traceback: str | None = None) -> None:
-    """Record an event of the action the request started."""
-    action = await session.scalar(select(InstanceAction).where(
+    """Record an event of the action the request started. Core statements,
+    not ORM objects: every boot records three."""
+    action_id = await session.scalar(select(InstanceAction.id).where(
         InstanceAction.instance_uuid == uuid, InstanceAction.request_id == request_id))
-    if action is None:
+    if action_id is None:
         return
     now = utcnow()
-    session.add(InstanceActionEvent(action_id=action.id, event=name, start_time=start, finish_time=now,
-                                    result=result, traceback=traceback, host=host))
-    action.updated_at = now
+    await session.execute(insert(InstanceActionEvent).values(
+        action_id=action_id, event=name, start_time=start, finish_time=now, result=result, traceback=traceback,
+        host=host))
+    values: dict[str, Any] = {"updated_at": now}
     if result is not None:
-        action.finish_time = now
+        values["finish_time"] = now
+    await session.execute(update(InstanceAction).where(InstanceAction.id == action_id).values(**values)
+                          .execution_options(synchronize_session=False))
 
 
 async def actions(session: AsyncSession, uuid: str) -> list[InstanceAction]:

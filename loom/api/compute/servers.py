@@ -72,7 +72,7 @@ async def create(call: Call) -> Response:
     if min_count > max_count:
         raise Invalid("min_count must be <= max_count")
     metadata = _metadata(body.get("metadata", {}))
-    if metadata:  # no items can exceed no limit
+    if metadata:  # no items fit any limit
         async with call.deps.db.session() as session:
             await quotas.check_metadata_items(session, call.deps.settings.quota, call.ctx.project_id or "",
                                               call.ctx.user_id or "", len(metadata))
