@@ -1,7 +1,11 @@
 """The periodic power-state sync: the hypervisor is the truth about whether
-a guest runs; the database follows it. A guest that stopped or vanished
-behind Loom's back becomes SHUTOFF (with an instance action saying so); a
-guest running although the server is stopped is powered off again."""
+a guest runs; the database follows it. A guest that stopped behind Loom's
+back makes its server SHUTOFF (with an instance action saying so); a guest
+running although its server is stopped is powered off again. A guest the
+hypervisor does not find is only logged, as Nova does (the hypervisor may
+be restarting); the compute service's next start settles it. Every write
+expects the task state to be still none, so a user's action that started
+meanwhile wins."""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ from loom.virt.driver import PowerState
 
 LOG = logging.getLogger(__name__)
 EVENT = "compute_sync_power_state"
-_DOWN = (PowerState.SHUTDOWN, PowerState.CRASHED, PowerState.NOSTATE)
 
 
 async def sync_power_states(compute: Any) -> None:
@@ -32,17 +35,28 @@ async def _sync(compute: Any, record: dict[str, Any]) -> None:
     uuid, vm_state = record["uuid"], record["vm_state"]
     state = await power_state(compute, uuid)
     ctx = RequestContext.for_service(compute.binary)
-    if vm_state == "active" and state in _DOWN:
-        why = "was not found on" if state == PowerState.NOSTATE else "was shut down outside Loom on"
-        message = f"the guest {why} {compute.host}"
-        LOG.warning("instance %s: %s; it is now SHUTOFF", uuid, message)
-        await compute.conductor.instance_sync(ctx, uuid, {"vm_state": "stopped", "power_state": int(state)},
-                                              action="stop", event=EVENT, host=compute.host, message=message,
-                                              expected_vm_state="active")
+    if vm_state == "active" and state in (PowerState.SHUTDOWN, PowerState.CRASHED):
+        message = f"the guest was shut down outside Loom on {compute.host}"
+        if await compute.conductor.instance_sync(ctx, uuid, {"vm_state": "stopped", "power_state": int(state)},
+                                                 action="stop", event=EVENT, host=compute.host, message=message,
+                                                 expected_vm_state="active", expected_task_state=[None]):
+            LOG.warning("instance %s: %s; it is now SHUTOFF", uuid, message)
         return
+    if vm_state == "active" and state == PowerState.NOSTATE:
+        LOG.warning("instance %s is unexpectedly not found on %s; ignored until the next start", uuid,
+                    compute.host)
     if vm_state == "stopped" and state == PowerState.RUNNING:
+        # Claim the server first, so that a start the user sends meanwhile is refused, not undone.
+        if not await compute.conductor.instance_update(ctx, uuid, {"task_state": "powering-off"},
+                                                       expected_task_state=[None]):
+            return
         LOG.warning("instance %s runs although it is stopped; powering it off", uuid)
-        await compute.driver.power_off(uuid)
-        state = await power_state(compute, uuid)
+        try:
+            await compute.driver.power_off(uuid)
+        finally:
+            state = await power_state(compute, uuid)
+            await compute.conductor.instance_update(ctx, uuid, {"task_state": None, "power_state": int(state)},
+                                                    expected_task_state=["powering-off"])
+        return
     if int(state) != record["power_state"]:
         await compute.conductor.instance_update(ctx, uuid, {"power_state": int(state)}, expected_task_state=[None])

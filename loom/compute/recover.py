@@ -1,7 +1,9 @@
 """What a compute service does when it starts: reconcile each instance the
 database places on this host with what the hypervisor really has, so that
-nothing stays in BUILD or in a task state across a restart, and remove
-guests nobody owns any more."""
+nothing stays in BUILD or in a task state across a restart, and remove the
+guests of deleted instances. A guest the database places elsewhere (a
+migration under way) or does not know is left alone and logged, as Nova
+does: destroying it could lose someone's machine."""
 
 from __future__ import annotations
 
@@ -39,10 +41,18 @@ async def recover_host(compute: Any) -> None:
             # sync looks at it again later.
             LOG.exception("could not reconcile instance %s on %s", record["uuid"], compute.host)
     owned = {r["uuid"] for r in known}
-    for uuid in await compute.driver.list_instances():
-        if uuid not in owned:
-            LOG.warning("destroying guest %s on %s: no live instance owns it", uuid, compute.host)
+    strays = [uuid for uuid in await compute.driver.list_instances() if uuid not in owned]
+    states = await compute.conductor.instance_states(ctx, strays) if strays else {}
+    for uuid in strays:
+        state = states.get(uuid)
+        if state is not None and state["deleted"]:
+            LOG.warning("destroying guest %s on %s: its instance was deleted", uuid, compute.host)
             await compute.driver.destroy(uuid)
+        elif state is None:
+            LOG.warning("guest %s on %s belongs to no instance Loom knows; left alone", uuid, compute.host)
+        else:
+            LOG.warning("guest %s on %s belongs to an instance on host %s; left alone", uuid, compute.host,
+                        state["host"])
 
 
 async def _recover(compute: Any, record: dict[str, Any]) -> None:

@@ -45,7 +45,19 @@ async def build_instances(conductor: Any, ctx: RequestContext, spec: dict[str, A
             await set_error(conductor.db, ctx, uuid, exc, event=EVENT, start=started)
         return
     for uuid, choices in zip(instance_uuids, selections, strict=True):
-        await _send(conductor, ctx, uuid, spec, choices[0], choices[1:], started)
+        await _send_or_fail(conductor, ctx, uuid, spec, choices[0], choices[1:], started)
+
+
+async def _send_or_fail(conductor: Any, ctx: RequestContext, uuid: str, spec: dict[str, Any], chosen: Selection,
+                        alternates: list[Selection], started: Any) -> None:
+    """``_send``; on any failure the instance goes to ERROR and its claim is
+    released, so that neither it nor the instances after it in the request
+    stay in BUILD holding resources."""
+    try:
+        await _send(conductor, ctx, uuid, spec, chosen, alternates, started)
+    except Exception as exc:
+        LOG.exception("handing instance %s to %s failed", uuid, chosen.host)
+        await set_error(conductor.db, ctx, uuid, exc, event=EVENT, start=started)
 
 
 async def _current_group(db: Database, spec: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +150,7 @@ async def reschedule(conductor: Any, ctx: RequestContext, uuid: str, spec: dict[
         LOG.info("rescheduling %s from %s to %s: %s", uuid, failed_host, choice.host, reason)
         async with conductor.db.session.begin() as session:
             await instances.set_fields(session, uuid, {"task_state": "scheduling", "host": None, "node": None})
-        await _send(conductor, ctx, uuid, spec, choice, remaining, started)
+        await _send_or_fail(conductor, ctx, uuid, spec, choice, remaining, started)
         return
     error = NoResources(f"Exceeded maximum number of retries. Exhausted all hosts available for retrying build "
                         f"failures for instance {uuid}. Last failure on {failed_host}: {reason}")

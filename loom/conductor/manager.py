@@ -89,9 +89,11 @@ class ConductorManager(Manager):
     @expose
     async def instance_sync(self, ctx: RequestContext, instance_uuid: str, values: dict[str, Any], action: str,
                             event: str, host: str, result: str = "Success", message: str | None = None,
-                            expected_vm_state: str | None = None) -> bool:
+                            expected_vm_state: str | None = None,
+                            expected_task_state: list[str | None] | None = None) -> bool:
         async with self.db.session.begin() as session:
-            if not await instances.set_fields(session, instance_uuid, values, expected_vm_state=expected_vm_state):
+            if not await instances.set_fields(session, instance_uuid, values, expected_task_state,
+                                              expected_vm_state=expected_vm_state):
                 return False
             await instances.start_action(session, ctx, instance_uuid, action, message=message)
             await instances.event(session, ctx.request_id, instance_uuid, event, host=host, start=utcnow(),
@@ -99,8 +101,15 @@ class ConductorManager(Manager):
         return True
 
     @expose
+    async def instance_states(self, ctx: RequestContext, instance_uuids: list[str]) -> dict[str, dict[str, Any]]:
+        async with self.db.session() as session:
+            rows = await session.execute(select(Instance.uuid, Instance.host, Instance.deleted)
+                                         .where(Instance.uuid.in_(instance_uuids)))
+            return {uuid: {"host": host, "deleted": bool(deleted)} for uuid, host, deleted in rows}
+
+    @expose
     async def instances_on_host(self, ctx: RequestContext, host: str) -> list[dict[str, Any]]:
         async with self.db.session() as session:
             rows = await session.scalars(select(Instance).where(Instance.host == host, Instance.deleted.is_(False)))
             return [{"uuid": r.uuid, "vm_state": r.vm_state, "task_state": r.task_state,
-                     "power_state": r.power_state, "instance": build.instance_dict(r)} for r in rows]
+                     "power_state": r.power_state} for r in rows]

@@ -43,13 +43,20 @@ class ConductorAPI:
 
     async def instance_sync(self, ctx: RequestContext, instance_uuid: str, values: dict[str, Any], *,
                             action: str, event: str, host: str, result: str = "Success",
-                            message: str | None = None, expected_vm_state: str | None = None) -> bool:
+                            message: str | None = None, expected_vm_state: str | None = None,
+                            expected_task_state: list[str | None] | None = None) -> bool:
         """Record what a compute host found out on its own (on restart, or
         syncing power states): update the instance and record ``action`` with
-        one ``event``; False if its vm_state was no longer ``expected_vm_state``."""
+        one ``event``; False if its vm_state or task_state was no longer the
+        one expected."""
         return bool(await self.client.call(ctx, "instance_sync", instance_uuid=instance_uuid, values=values,
                                            action=action, event=event, host=host, result=result, message=message,
-                                           expected_vm_state=expected_vm_state))
+                                           expected_vm_state=expected_vm_state,
+                                           expected_task_state=expected_task_state))
+
+    async def instance_states(self, ctx: RequestContext, instance_uuids: list[str]) -> dict[str, dict[str, Any]]:
+        """uuid → {"host", "deleted"} for those of ``instance_uuids`` the database knows."""
+        return dict(await self.client.call(ctx, "instance_states", instance_uuids=instance_uuids))
 
     async def instances_on_host(self, ctx: RequestContext, host: str) -> list[dict[str, Any]]:
         return list(await self.client.call(ctx, "instances_on_host", host=host))

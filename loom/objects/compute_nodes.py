@@ -32,10 +32,3 @@ async def report(db: Database, uuid: str, host: str, values: dict[str, Any]) -> 
             return
         except IntegrityError:
             continue
-
-
-async def delete_host(db: Database, host: str) -> None:
-    """Forget the nodes of ``host`` (its compute service was deleted)."""
-    async with db.session.begin() as session:
-        for node in await session.scalars(select(ComputeNode).where(ComputeNode.host == host)):
-            await session.delete(node)

@@ -17,7 +17,7 @@ from loom.api.compute.base import base_url, enforce, links
 from loom.api.http import JSON, Call, empty
 from loom.compute.rpcapi import ComputeAPI
 from loom.conductor.rpcapi import ConductorAPI
-from loom.errors import Conflict, Invalid, NotFound
+from loom.errors import Invalid, NotFound
 from loom.image import images as image_records
 from loom.objects import aggregates, flavors, instances, keypairs, quotas
 from loom.objects import server_groups as group_records
@@ -217,8 +217,7 @@ async def delete(call: Call) -> Response:
     async with call.deps.db.session.begin() as session:
         row = await instances.get(session, call.ctx, call.params["server_id"])
         enforce(call, "os_compute_api:servers:delete", _target(call, row.project_id))
-        if row.locked and not call.ctx.is_admin:
-            raise Conflict(f"Instance {row.uuid} is locked")
+        instances.check_unlocked(call.ctx, row)
         await instances.start_action(session, call.ctx, row.uuid, "delete")
         host = row.host
         if not host:
