@@ -174,7 +174,7 @@ async def set_error(db: Database, ctx: RequestContext, uuid: str, exc: BaseExcep
 def instance_dict(row: Any) -> dict[str, Any]:
     """What a compute host needs to build an instance."""
     return {
-        "uuid": row.uuid, "name": f"instance-{row.id:08x}", "hostname": row.hostname,
+        "uuid": row.uuid, "name": instances.instance_name(row), "hostname": row.hostname,
         "display_name": row.display_name, "flavor": row.flavor, "image_ref": row.image_ref,
         "key_data": row.key_data, "user_data": row.user_data, "metadata": dict(row.metadata_ or {}),
         "project_id": row.project_id, "user_id": row.user_id, "config_drive": row.config_drive,

@@ -104,6 +104,8 @@ async def of_hosts(session: AsyncSession, hosts: Collection[str] | None = None) 
             return {}
         query = query.where(AggregateHost.host.in_(list(hosts)))
     pairs = list(await session.execute(query))
+    if not pairs:  # the usual case for the scheduler: no aggregates at all
+        return {}
     records = {r.id: r for r in await load(session, {agg_id for _, agg_id in pairs})}
     out: dict[str, list[AggregateRecord]] = {}
     for host, agg_id in pairs:

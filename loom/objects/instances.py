@@ -56,6 +56,15 @@ async def get_for_update(session: AsyncSession, ctx: RequestContext, uuid: str) 
     return row
 
 
+# Where a server's metadata and tags may change (Nova's rule).
+MUTABLE_STATES = ("active", "paused", "suspended", "stopped")
+
+
+def instance_name(row: Instance) -> str:
+    """The hypervisor's name for an instance, as Nova forms it."""
+    return f"instance-{row.id:08x}"
+
+
 def check_unlocked(ctx: RequestContext, instance: Instance) -> None:
     """A locked server refuses changes except from admins, as in Nova."""
     if instance.locked and not ctx.is_admin:

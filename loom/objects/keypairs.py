@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.db.models.compute import KeyPair
-from loom.errors import Conflict, Invalid, NotFound, QuotaExceeded
+from loom.errors import Conflict, Invalid, NotFound
 
 SSH_TYPES = ("ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
 
@@ -72,14 +72,12 @@ async def list_(session: AsyncSession, user_id: str, limit: int | None, marker: 
     return rows[:limit] if limit is not None else rows
 
 
-async def create(session: AsyncSession, *, user_id: str, name: str, public_key: str, key_type: str,
-                 quota: int) -> KeyPair:
+async def create(session: AsyncSession, *, user_id: str, name: str, public_key: str, key_type: str) -> KeyPair:
+    """Insert a key pair; the caller checks the quota after, in the same
+    transaction (quotas.check_key_pairs)."""
     fingerprint = fingerprint_x509(public_key) if key_type == "x509" else fingerprint_ssh(public_key)
     if await session.scalar(select(KeyPair.id).where(KeyPair.user_id == user_id, KeyPair.name == name)):
         raise Conflict(f"Key pair '{name}' already exists.")
-    count = len(list(await session.scalars(select(KeyPair.id).where(KeyPair.user_id == user_id))))
-    if quota >= 0 and count >= quota:
-        raise QuotaExceeded("Quota exceeded, too many key pairs.")
     row = KeyPair(name=name, user_id=user_id, public_key=public_key.strip(), fingerprint=fingerprint, type=key_type)
     session.add(row)
     await session.flush()

@@ -79,8 +79,7 @@ async def create(call: Call) -> Response:
         raise Invalid("Invalid input for field/attribute public_key: must be a string.")
     async with call.deps.db.session.begin() as session:
         # Counted after the insert, under the user's lock (race-safe), not before.
-        k = await keypairs.create(session, user_id=user_id, name=name, public_key=public_key, key_type=key_type,
-                                  quota=quotas.UNLIMITED)
+        k = await keypairs.create(session, user_id=user_id, name=name, public_key=public_key, key_type=key_type)
         await quotas.check_key_pairs(session, call.deps.settings.quota, call.ctx.project_id or "", user_id)
     out = keypairs.view(k, user_id=k.user_id)
     if call.version.at_least("2.2"):

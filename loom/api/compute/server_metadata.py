@@ -18,7 +18,6 @@ from loom.policy.enforcer import ADMIN_OR_PROJECT_MEMBER, ADMIN_OR_PROJECT_READE
 
 _KEY = re.compile(r"^[a-zA-Z0-9\-_:. ]{1,255}$")
 # Nova allows metadata changes only in these states, whatever the task.
-MUTABLE_STATES = ("active", "paused", "suspended", "stopped")
 
 
 def _field_error(field: Any, value: Any, why: str) -> Invalid:
@@ -85,7 +84,7 @@ async def _change(
         if remove is not None and remove not in current:
             raise NotFound("Metadata item was not found")
         instances.check_unlocked(call.ctx, row)
-        instances.check_state(row, action, MUTABLE_STATES, must_have_launched=True)
+        instances.check_state(row, action, instances.MUTABLE_STATES, must_have_launched=True)
         if remove is not None:
             current.pop(remove)
         else:

@@ -21,7 +21,6 @@ MAX_TAG_LENGTH = 60
 _TAG_PATTERN = "^[^,/]*$"
 _TAG = re.compile(_TAG_PATTERN)
 # Nova changes tags only in these states.
-MUTABLE_STATES = ("active", "paused", "suspended", "stopped")
 
 
 def _require_version(call: Call) -> None:
@@ -61,7 +60,7 @@ async def _save(call: Call, rule: str, action: str, change: Any) -> Any:
     async with call.deps.db.session.begin() as session:
         row = await instances.get_for_update(session, call.ctx, call.params["server_id"])
         enforce(call, rule, _target(row))
-        instances.check_state(row, action, MUTABLE_STATES)
+        instances.check_state(row, action, instances.MUTABLE_STATES)
         tags, result = change(list(row.tags or ()))
         if tags != list(row.tags or ()):
             await instances.update_fields(session, row.uuid, {"tags": tags})

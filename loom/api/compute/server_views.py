@@ -99,7 +99,7 @@ def detail(call: Call, i: Instance, *, admin: bool, host_status: str | None = No
         out["flavor"] = {"id": flavor["flavorid"], "links": links(call, "flavors", flavor["flavorid"])[1:]}
     if admin:
         out.update({"OS-EXT-SRV-ATTR:host": i.host, "OS-EXT-SRV-ATTR:hypervisor_hostname": i.node,
-                    "OS-EXT-SRV-ATTR:instance_name": f"instance-{i.id:08x}"})
+                    "OS-EXT-SRV-ATTR:instance_name": instances.instance_name(i)})
         if v.at_least("2.3"):
             out.update({"OS-EXT-SRV-ATTR:reservation_id": i.reservation_id,
                         "OS-EXT-SRV-ATTR:launch_index": i.launch_index, "OS-EXT-SRV-ATTR:kernel_id": "",
