@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/system-packages.sh python3-venv rabbitmq-server postgresql qemu-utils
+./scripts/system-packages.sh python3-venv procps rabbitmq-server postgresql qemu-utils
 ./scripts/install.sh --test
 ./scripts/services.sh start
 

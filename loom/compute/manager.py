@@ -77,6 +77,10 @@ class ComputeManager(Manager):
         await build.build_and_run(self, ctx, instance, spec, alternates)
 
     @expose
+    async def get_host_uptime(self, ctx: RequestContext) -> str:
+        return await self.driver.host_uptime()
+
+    @expose
     async def terminate_instance(self, ctx: RequestContext, instance_uuid: str) -> None:
         await self.driver.destroy(instance_uuid)
         await self.conductor.instance_deleted(ctx, instance_uuid, self.host)

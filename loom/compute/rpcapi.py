@@ -22,3 +22,6 @@ class ComputeAPI:
 
     async def terminate_instance(self, ctx: RequestContext, host: str, instance_uuid: str) -> None:
         await self.client.prepare(server=host).cast(ctx, "terminate_instance", instance_uuid=instance_uuid)
+
+    async def get_host_uptime(self, ctx: RequestContext, host: str) -> str:
+        return str(await self.client.prepare(server=host).call(ctx, "get_host_uptime"))

@@ -15,6 +15,7 @@ consistent when calls overlap.
 from __future__ import annotations
 
 import abc
+import asyncio
 import enum
 import math
 from collections.abc import AsyncIterator, Callable
@@ -204,6 +205,20 @@ class HostResources:
 ImageSource = Callable[[], AsyncIterator[bytes]]
 
 
+async def host_uptime() -> str:
+    """This machine's ``uptime`` line (in the C locale)."""
+    try:
+        proc = await asyncio.create_subprocess_exec("uptime", env={"LANG": "C", "PATH": "/usr/bin:/bin"},
+                                                    stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+        out, _ = await proc.communicate()
+    except OSError as exc:
+        raise DriverError(f"cannot run uptime: {exc}") from None
+    if proc.returncode != 0:
+        raise DriverError(f"uptime failed with status {proc.returncode}")
+    return out.decode(errors="replace").rstrip("\n")
+
+
 class VirtDriver(abc.ABC):
     """A hypervisor on one host. Abstract methods are what every driver does;
     optional operations raise NotSupported unless ``capabilities`` declares
@@ -240,6 +255,12 @@ class VirtDriver(abc.ABC):
     @abc.abstractmethod
     async def host_resources(self) -> HostResources:
         """What the host has and what its instances take."""
+
+    async def host_uptime(self) -> str:
+        """What ``uptime`` prints on the hypervisor's host, as Nova shows it.
+        The compute service runs on that host, so the default asks this
+        machine; a driver that manages a remote hypervisor overrides it."""
+        return await host_uptime()
 
     @abc.abstractmethod
     async def list_instances(self) -> list[str]:

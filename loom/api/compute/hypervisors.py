@@ -13,19 +13,14 @@ from starlette.responses import Response
 from loom.api.compute.base import base_url, enforce, int_param
 from loom.api.compute.services import boolean
 from loom.api.http import JSON, Call, Endpoint
+from loom.compute.rpcapi import ComputeAPI
 from loom.db import services
-from loom.errors import Invalid, LoomError, NotFound
+from loom.errors import Invalid, MessagingError, NotFound
 from loom.objects import hypervisors
 from loom.objects.hypervisors import Hypervisor
 from loom.policy.enforcer import ADMIN, Rule
 
 MAX_LIMIT = 1000
-
-
-class NotSupported(LoomError):
-    """The hypervisor cannot do what was asked."""
-
-    status = 501
 
 
 def _node_missing(ident: str) -> NotFound:
@@ -158,9 +153,14 @@ async def uptime(call: Call) -> Response:
     if call.version.at_least("2.88"):
         raise NotFound("The resource could not be found.")
     enforce(call, "os_compute_api:os-hypervisors:uptime")
-    await _hypervisor(call, call.params["hypervisor_id"])
-    # No virt driver reports the host's uptime: Nova's answer for such drivers.
-    raise NotSupported("The requested functionality is not supported.")
+    h = await _hypervisor(call, call.params["hypervisor_id"])
+    if not services.is_up(h.service, call.deps.settings.service.down_time):
+        raise Invalid(f"Compute service of {h.node.host} is unavailable at this time.")
+    try:
+        text = await ComputeAPI(call.deps.bus).get_host_uptime(call.ctx, h.node.host)
+    except MessagingError:
+        raise Invalid(f"Compute service of {h.node.host} is unavailable at this time.") from None
+    return JSON({"hypervisor": {**view(call, h, detail=False), "uptime": text}})
 
 
 async def _matching(call: Call, rule: str, with_servers: bool) -> Response:
