@@ -23,13 +23,14 @@ another) are not supported: every candidate comes from a single tree.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.db.models import PlacementAllocation, ProviderInventory, ResourceProvider
@@ -117,6 +118,30 @@ async def candidates(session: AsyncSession, request: CandidateRequest) -> list[C
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _viable_roots_query(classes: tuple[str, ...], in_tree: bool) -> Any:
+    """The query of _viable_roots for these classes, built once: the amounts
+    (and the tree) are bound parameters. Building it took longer than
+    running it."""
+    inv, rp = ProviderInventory, ResourceProvider
+    used = (select(PlacementAllocation.provider_id, PlacementAllocation.resource_class,
+                   func.sum(PlacementAllocation.used).label("used"))
+            .where(PlacementAllocation.resource_class.in_(classes))
+            .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class).subquery())
+    query = (select(func.coalesce(rp.root_provider_id, rp.id), inv.resource_class)
+             .join(rp, rp.id == inv.provider_id)
+             .outerjoin(used, and_(used.c.provider_id == inv.provider_id, used.c.resource_class == inv.resource_class))
+             .where(or_(*(and_(inv.resource_class == rc,
+                               capacity_expr() >= func.coalesce(used.c.used, 0) + bindparam(f"amount_{i}"),
+                               inv.max_unit >= bindparam(f"amount_{i}"))
+                          for i, rc in enumerate(classes)))))
+    if in_tree:
+        tree_root = (select(func.coalesce(rp.root_provider_id, rp.id)).where(rp.uuid == bindparam("in_tree"))
+                     .scalar_subquery())
+        query = query.where(rp.root_provider_id == tree_root)
+    return query
+
+
 async def _viable_roots(session: AsyncSession, groups: dict[str, RequestGroup]) -> set[int]:
     """Roots of trees with room, somewhere, for the smallest amount asked of
     each class (and in the requested tree, if every group names the same)."""
@@ -124,23 +149,14 @@ async def _viable_roots(session: AsyncSession, groups: dict[str, RequestGroup]) 
     for g in groups.values():
         for rc, amount in g.resources.items():
             smallest[rc] = min(amount, smallest.get(rc, amount))
-    inv, rp = ProviderInventory, ResourceProvider
-    used = (select(PlacementAllocation.provider_id, PlacementAllocation.resource_class,
-                   func.sum(PlacementAllocation.used).label("used"))
-            .where(PlacementAllocation.resource_class.in_(sorted(smallest)))
-            .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class).subquery())
-    query = (select(func.coalesce(rp.root_provider_id, rp.id), inv.resource_class)
-             .join(rp, rp.id == inv.provider_id)
-             .outerjoin(used, and_(used.c.provider_id == inv.provider_id, used.c.resource_class == inv.resource_class))
-             .where(or_(*(and_(inv.resource_class == rc, capacity_expr() >= func.coalesce(used.c.used, 0) + amount,
-                               inv.max_unit >= amount)
-                          for rc, amount in smallest.items()))))
+    classes = tuple(sorted(smallest))
     trees = {g.in_tree for g in groups.values()}
-    if len(trees) == 1 and None not in trees:
-        tree_root = select(func.coalesce(rp.root_provider_id, rp.id)).where(rp.uuid == trees.pop()).scalar_subquery()
-        query = query.where(rp.root_provider_id == tree_root)
+    in_tree = trees.pop() if len(trees) == 1 and None not in trees else None
+    params: dict[str, Any] = {f"amount_{i}": smallest[rc] for i, rc in enumerate(classes)}
+    if in_tree is not None:
+        params["in_tree"] = in_tree
     classes_by_root: dict[int, set[str]] = defaultdict(set)
-    for root, rc in await session.execute(query):
+    for root, rc in await session.execute(_viable_roots_query(classes, in_tree is not None), params):
         classes_by_root[root].add(rc)
     return {root for root, classes in classes_by_root.items() if classes >= set(smallest)}
 
