@@ -170,21 +170,27 @@ _INVENTORY_COLUMNS = (ProviderInventory.provider_id, ProviderInventory.resource_
                       ProviderInventory.step_size, ProviderInventory.allocation_ratio)
 
 
+# Built once (ids as expanding parameters): they run on every scheduling request.
+_TREE_PROVIDERS = (select(*_PROVIDER_COLUMNS)
+                   .where(ResourceProvider.root_provider_id.in_(bindparam("ids", expanding=True)))
+                   .order_by(ResourceProvider.id))
+_TREE_USAGE = (select(PlacementAllocation.provider_id, PlacementAllocation.resource_class,
+                      func.sum(PlacementAllocation.used))
+               .where(PlacementAllocation.provider_id.in_(bindparam("ids", expanding=True)))
+               .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class))
+_TREE_INVENTORY = select(*_INVENTORY_COLUMNS).where(ProviderInventory.provider_id.in_(bindparam("ids", expanding=True)))
+
+
 async def _load_trees(session: AsyncSession, roots: list[int], need_aggregates: bool) -> list[_Tree]:
-    rows = list(await session.execute(select(*_PROVIDER_COLUMNS).where(ResourceProvider.root_provider_id.in_(roots))
-                                      .order_by(ResourceProvider.id)))
+    rows = list(await session.execute(_TREE_PROVIDERS, {"ids": roots}))
     ids = [r.id for r in rows]
     inventory: dict[int, dict[str, tuple[InventorySpec, int]]] = defaultdict(dict)
     used: dict[tuple[int, str], int] = {}
     for chunk in chunks(ids):
-        for pid, rc, n in await session.execute(
-                select(PlacementAllocation.provider_id, PlacementAllocation.resource_class,
-                       func.sum(PlacementAllocation.used))
-                .where(PlacementAllocation.provider_id.in_(chunk))
-                .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class)):
+        for pid, rc, n in await session.execute(_TREE_USAGE, {"ids": chunk}):
             used[(pid, rc)] = int(n)
         for pid, rc, total, reserved, min_unit, max_unit, step, ratio in await session.execute(
-                select(*_INVENTORY_COLUMNS).where(ProviderInventory.provider_id.in_(chunk))):
+                _TREE_INVENTORY, {"ids": chunk}):
             spec = InventorySpec(total, reserved, min_unit, max_unit, step, ratio)
             inventory[pid][rc] = (spec, used.get((pid, rc), 0))
     trait_map = await traits.of_providers(session, ids)

@@ -10,7 +10,7 @@ read-modify-write caller to start again.
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -24,17 +24,20 @@ def conflict(rp: ResourceProvider) -> ConcurrentUpdate:
                             "by someone else; read it again and retry.", provider=rp.uuid)
 
 
+# Built once: every write to a provider runs it.
+_BUMP = (update(ResourceProvider)
+         .where(ResourceProvider.id == bindparam("rp_id"), ResourceProvider.generation == bindparam("seen"))
+         .values(generation=bindparam("next"), updated_at=bindparam("now"))
+         .execution_options(synchronize_session=False))
+
+
 async def bump(session: AsyncSession, rp: ResourceProvider, expected: int | None = None) -> int:
     """Move ``rp`` to its next generation; returns the new one."""
     seen = rp.generation
     if expected is not None and expected != seen:
         raise conflict(rp)
     now = utcnow()
-    result = await session.execute(
-        update(ResourceProvider)
-        .where(ResourceProvider.id == rp.id, ResourceProvider.generation == seen)
-        .values(generation=seen + 1, updated_at=now)
-        .execution_options(synchronize_session=False))
+    result = await session.execute(_BUMP, {"rp_id": rp.id, "seen": seen, "next": seen + 1, "now": now})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         if expected is not None:
             raise conflict(rp)

@@ -14,8 +14,8 @@ import random
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import bindparam, func, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.db.engine import Database
@@ -37,15 +37,18 @@ async def of_provider(session: AsyncSession, rp: ResourceProvider) -> dict[str, 
     return {row.resource_class: row for row in rows}
 
 
+# Built once: every claim runs it.
+_USAGES = (select(PlacementAllocation.provider_id, PlacementAllocation.resource_class,
+                  func.sum(PlacementAllocation.used))
+           .where(PlacementAllocation.provider_id.in_(bindparam("ids", expanding=True)))
+           .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class))
+
+
 async def usages(session: AsyncSession, provider_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """What is allocated, per provider and resource class."""
     out: dict[int, dict[str, int]] = {}
     for chunk in chunks(set(provider_ids)):
-        rows = await session.execute(
-            select(PlacementAllocation.provider_id, PlacementAllocation.resource_class,
-                   func.sum(PlacementAllocation.used))
-            .where(PlacementAllocation.provider_id.in_(chunk))
-            .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class))
+        rows = await session.execute(_USAGES, {"ids": chunk})
         for pid, rc, used in rows:
             out.setdefault(pid, {})[rc] = int(used)
     return out

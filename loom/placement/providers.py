@@ -13,8 +13,8 @@ import uuid as uuidlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,12 +71,16 @@ async def by_uuids(session: AsyncSession, uuids: Iterable[str], *, for_update: b
     """The providers named, locked in id order when ``for_update`` (so that
     two writers never wait for each other in opposite orders)."""
     out: dict[str, ResourceProvider] = {}
+    query = _BY_UUIDS_FOR_UPDATE if for_update else _BY_UUIDS
     for chunk in chunks(sorted(set(uuids))):
-        query = select(ResourceProvider).where(ResourceProvider.uuid.in_(chunk)).order_by(ResourceProvider.id)
-        if for_update:
-            query = query.with_for_update()
-        out.update({rp.uuid: rp for rp in await session.scalars(query)})
+        out.update({rp.uuid: rp for rp in await session.scalars(query, {"uuids": chunk})})
     return out
+
+
+# Built once: every claim runs it.
+_BY_UUIDS = (select(ResourceProvider).where(ResourceProvider.uuid.in_(bindparam("uuids", expanding=True)))
+             .order_by(ResourceProvider.id))
+_BY_UUIDS_FOR_UPDATE = _BY_UUIDS.with_for_update()
 
 
 async def describe(session: AsyncSession, rows: list[ResourceProvider]) -> list[ProviderInfo]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from loom.db.engine import Database
 from loom.db.models import ComputeNode
@@ -21,6 +21,9 @@ CAPABILITY_FIELDS = ("hypervisor_type", "hypervisor_version", "hypervisor_hostna
 
 # Plain rows rather than ORM objects: this runs for every scheduling request.
 _COLUMNS = (ComputeNode.host, ComputeNode.failed_builds, *(getattr(ComputeNode, f) for f in CAPABILITY_FIELDS))
+
+
+_NODES = select(*_COLUMNS).where(ComputeNode.host.in_(bindparam("hosts", expanding=True))).order_by(ComputeNode.id)
 
 
 def capabilities(node: Any) -> dict[str, Any]:
@@ -38,11 +41,7 @@ class DbHostInfo:
             return {}
         async with self.db.session() as session:
             by_host = await aggregates.of_hosts(session, hosts)
-            nodes = list(
-                await session.execute(
-                    select(*_COLUMNS).where(ComputeNode.host.in_(list(hosts))).order_by(ComputeNode.id)
-                )
-            )
+            nodes = list(await session.execute(_NODES, {"hosts": list(hosts)}))
         out: dict[str, HostInfo] = {}
         for host in hosts:
             aggs = by_host.get(host, [])
