@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -133,6 +133,20 @@ async def for_provider(session: AsyncSession, rp: ResourceProvider) -> tuple[dic
     return out, newest
 
 
+# Built once: every claim and release runs these.
+_DROP = (sql_delete(PlacementAllocation)
+         .where(PlacementAllocation.consumer_uuid.in_(bindparam("consumers", expanding=True)))
+         .returning(PlacementAllocation.provider_id))
+_CONSUMER = select(PlacementConsumer).where(PlacementConsumer.uuid == bindparam("uuid")).with_for_update()
+_BUMP_CONSUMER = (update(PlacementConsumer)
+                  .where(PlacementConsumer.uuid == bindparam("consumer"),
+                         PlacementConsumer.generation == bindparam("seen"))
+                  .values(generation=bindparam("next"), updated_at=bindparam("now"))
+                  .execution_options(synchronize_session=False))
+_INVENTORIES = select(ProviderInventory).where(ProviderInventory.provider_id.in_(bindparam("ids", expanding=True)))
+_HOLDS = select(PlacementAllocation.id).where(PlacementAllocation.consumer_uuid == bindparam("uuid")).limit(1)
+
+
 async def replace(session: AsyncSession, wanted: Mapping[str, ConsumerAllocations]) -> dict[str, int | None]:
     """Replace the allocations of every consumer in ``wanted`` inside the
     caller's transaction (phases in the module docstring). Returns each
@@ -143,9 +157,7 @@ async def replace(session: AsyncSession, wanted: Mapping[str, ConsumerAllocation
     # refuses the write and the transaction rolls back).
     old_provider_ids: set[int] = set()
     for chunk in chunks([c for c in consumers if wanted[c].generation is not None]):
-        result = await session.execute(sql_delete(PlacementAllocation)
-                                       .where(PlacementAllocation.consumer_uuid.in_(chunk))
-                                       .returning(PlacementAllocation.provider_id))
+        result = await session.execute(_DROP, {"consumers": chunk})
         old_provider_ids.update(result.scalars())
     # Phase 2: lock the providers.
     new_uuids = {rp_uuid for c in wanted.values() for rp_uuid, res in c.allocations.items() if res}
@@ -194,7 +206,7 @@ async def replace(session: AsyncSession, wanted: Mapping[str, ConsumerAllocation
 async def _consumer(session: AsyncSession, uuid: str, want: ConsumerAllocations) -> tuple[PlacementConsumer, bool]:
     """The consumer's row, made (with its first generation) if it is new;
     and whether it was made here."""
-    row = await session.scalar(select(PlacementConsumer).where(PlacementConsumer.uuid == uuid).with_for_update())
+    row = await session.scalar(_CONSUMER, {"uuid": uuid})
     if want.generation is not ANY:
         if row is not None and row.generation != want.generation:
             raise ConcurrentUpdate(f"consumer generation conflict - expected {row.generation} but got "
@@ -225,10 +237,8 @@ def _json(value: Any) -> str:
 
 async def _bump_consumer(session: AsyncSession, row: PlacementConsumer) -> int:
     seen = row.generation
-    result = await session.execute(update(PlacementConsumer)
-                                   .where(PlacementConsumer.uuid == row.uuid, PlacementConsumer.generation == seen)
-                                   .values(generation=seen + 1, updated_at=utcnow())
-                                   .execution_options(synchronize_session=False))
+    result = await session.execute(_BUMP_CONSUMER, {"consumer": row.uuid, "seen": seen, "next": seen + 1,
+                                                    "now": utcnow()})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConcurrentUpdate(f"consumer {row.uuid} was changed by another request", consumer=row.uuid)
     return seen + 1
@@ -251,7 +261,7 @@ async def _check_capacity(session: AsyncSession, rps: dict[str, ResourceProvider
     ids = {rps[rp_uuid].id for rp_uuid, _ in requested}
     inventories: dict[tuple[int, str], InventorySpec] = {}
     for chunk in chunks(ids):
-        for row in await session.scalars(select(ProviderInventory).where(ProviderInventory.provider_id.in_(chunk))):
+        for row in await session.scalars(_INVENTORIES, {"ids": chunk}):
             inventories[(row.provider_id, row.resource_class)] = InventorySpec.of(row)
     used = await usages(session, ids)
     for (rp_uuid, rc), amounts in sorted(requested.items()):
@@ -310,8 +320,7 @@ async def claim(db: Database, consumer_uuid: str, allocations: Mapping[str, Reso
 async def release(db: Database, consumer_uuid: str, consumer_generation: ConsumerGeneration = ANY) -> bool:
     """Free everything ``consumer_uuid`` holds; whether it held anything."""
     async with db.session() as session:
-        held = await session.scalar(select(PlacementAllocation.id)
-                                    .where(PlacementAllocation.consumer_uuid == consumer_uuid).limit(1))
+        held = await session.scalar(_HOLDS, {"uuid": consumer_uuid})
     if held is None and consumer_generation is ANY:
         return False
     await write(db, {consumer_uuid: ConsumerAllocations({}, generation=consumer_generation)})
