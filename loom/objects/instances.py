@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.config import QuotaSettings
@@ -25,15 +25,28 @@ def not_found(uuid: str) -> NotFound:
     return NotFound(f"Instance {uuid} could not be found.", instance=uuid)
 
 
+def _get_query(deleted: bool, admin: bool) -> Any:
+    query = select(Instance).where(Instance.uuid == bindparam("uuid"))
+    if not deleted:
+        query = query.where(Instance.deleted.is_(False))
+    if not admin:
+        query = query.where(Instance.project_id == bindparam("project_id"))
+    return query
+
+
+# Built once: every GET of a server runs one (clients poll them).
+_GET = {(deleted, admin): _get_query(deleted, admin) for deleted in (False, True) for admin in (False, True)}
+_ACTION_ID = select(InstanceAction.id).where(InstanceAction.instance_uuid == bindparam("instance"),
+                                             InstanceAction.request_id == bindparam("request"))
+
+
 async def get(session: AsyncSession, ctx: RequestContext, uuid: str, *, deleted: bool = False) -> Instance:
     """The instance if the caller may see it; another project's is a 404
     exactly like a missing one."""
-    query = select(Instance).where(Instance.uuid == uuid)
-    if not deleted:
-        query = query.where(Instance.deleted.is_(False))
+    params: dict[str, Any] = {"uuid": uuid}
     if not ctx.is_admin:
-        query = query.where(Instance.project_id == ctx.project_id)
-    row = await session.scalar(query)
+        params["project_id"] = ctx.project_id
+    row = await session.scalar(_GET[(deleted, ctx.is_admin)], params)
     if row is None:
         raise not_found(uuid)
     return row
@@ -180,8 +193,7 @@ async def event(session: AsyncSession, request_id: str, uuid: str, name: str, *,
                 start: dt.datetime, result: str | None, traceback: str | None = None) -> None:
     """Record an event of the action the request started. Core statements,
     not ORM objects: every boot records three."""
-    action_id = await session.scalar(select(InstanceAction.id).where(
-        InstanceAction.instance_uuid == uuid, InstanceAction.request_id == request_id))
+    action_id = await session.scalar(_ACTION_ID, {"instance": uuid, "request": request_id})
     if action_id is None:
         return
     now = utcnow()
