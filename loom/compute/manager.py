@@ -8,7 +8,7 @@ import logging
 from dataclasses import asdict
 
 from loom.bus.rpc import Bus, expose
-from loom.compute import build, power_sync, recover
+from loom.compute import build, pause, power, power_sync, recover
 from loom.compute.rpcapi import TOPIC
 from loom.conductor.rpcapi import ConductorAPI
 from loom.context import RequestContext
@@ -75,6 +75,34 @@ class ComputeManager(Manager):
     async def build_and_run_instance(self, ctx: RequestContext, instance: dict, spec: dict,
                                      alternates: list) -> None:
         await build.build_and_run(self, ctx, instance, spec, alternates)
+
+    @expose
+    async def stop_instance(self, ctx: RequestContext, instance_uuid: str) -> None:
+        await power.stop(self, ctx, instance_uuid)
+
+    @expose
+    async def start_instance(self, ctx: RequestContext, instance_uuid: str) -> None:
+        await power.start(self, ctx, instance_uuid)
+
+    @expose
+    async def reboot_instance(self, ctx: RequestContext, instance_uuid: str, reboot_type: str) -> None:
+        await power.reboot(self, ctx, instance_uuid, reboot_type)
+
+    @expose
+    async def pause_instance(self, ctx: RequestContext, instance_uuid: str) -> None:
+        await pause.pause(self, ctx, instance_uuid)
+
+    @expose
+    async def unpause_instance(self, ctx: RequestContext, instance_uuid: str) -> None:
+        await pause.unpause(self, ctx, instance_uuid)
+
+    @expose
+    async def suspend_instance(self, ctx: RequestContext, instance_uuid: str) -> None:
+        await pause.suspend(self, ctx, instance_uuid)
+
+    @expose
+    async def resume_instance(self, ctx: RequestContext, instance_uuid: str) -> None:
+        await pause.resume(self, ctx, instance_uuid)
 
     @expose
     async def get_host_uptime(self, ctx: RequestContext) -> str:

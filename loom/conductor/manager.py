@@ -51,7 +51,8 @@ class ConductorManager(Manager):
     @expose
     async def instance_update(self, ctx: RequestContext, instance_uuid: str, values: dict[str, Any],
                               expected_task_state: list[str | None] | None = None, event: str | None = None,
-                              host: str | None = None, event_start: str | None = None) -> bool:
+                              host: str | None = None, event_start: str | None = None,
+                              event_result: str = "Success") -> bool:
         if "launched_at" in values and values["launched_at"] == "now":
             values = {**values, "launched_at": utcnow()}
         async with self.db.session.begin() as session:
@@ -59,7 +60,7 @@ class ConductorManager(Manager):
             if updated and event:
                 start = dt.datetime.fromisoformat(event_start) if event_start else utcnow()
                 await instances.event(session, ctx.request_id, instance_uuid, event, host=host, start=start,
-                                      result="Success")
+                                      result=event_result)
         return updated
 
     @expose

@@ -22,13 +22,15 @@ class ConductorAPI:
 
     async def instance_update(self, ctx: RequestContext, instance_uuid: str, values: dict[str, Any],
                               expected_task_state: list[str | None] | None = None, event: str | None = None,
-                              host: str | None = None, event_start: str | None = None) -> bool:
+                              host: str | None = None, event_start: str | None = None,
+                              event_result: str = "Success") -> bool:
         """Update an instance for a compute host; False if its task state
         was not one of ``expected_task_state``. ``event`` records an action
-        event that began at ``event_start`` (ISO 8601) and ends now."""
+        event that began at ``event_start`` (ISO 8601) and ends now with
+        ``event_result``."""
         return bool(await self.client.call(ctx, "instance_update", instance_uuid=instance_uuid, values=values,
                                            expected_task_state=expected_task_state, event=event, host=host,
-                                           event_start=event_start))
+                                           event_start=event_start, event_result=event_result))
 
     async def reschedule(self, ctx: RequestContext, instance_uuid: str, spec: dict[str, Any],
                          alternates: list[dict[str, Any]], failed_host: str, reason: str) -> None:

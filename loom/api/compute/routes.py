@@ -13,6 +13,7 @@ from loom.api.compute import (
     limits,
     quota_classes,
     quota_sets,
+    server_actions,
     server_groups,
     server_list,
     server_metadata,
@@ -52,7 +53,7 @@ RESOURCES = [
 ]
 # Resources whose module declares its own endpoints and policy rules.
 MODULES = (quota_sets, quota_classes, limits, server_groups, services, hypervisors, availability_zones,
-           server_metadata, server_tags, ips, aggregates)
+           server_metadata, server_tags, ips, aggregates, server_actions)
 RESOURCES += [ep for module in MODULES for ep in module.ENDPOINTS]
 
 

@@ -1,0 +1,251 @@
+"""``POST /servers/{id}/action``: the server actions. The body names one
+action; power and pause/suspend actions move the server into their task
+state with one conditional update (a concurrent action loses with a 409)
+and cast to its host; lock and unlock only change the record."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import Response
+
+from loom.api.compute.base import enforce
+from loom.api.http import Call, Endpoint, empty
+from loom.compute.rpcapi import ComputeAPI
+from loom.db.models import Instance
+from loom.errors import BadState, Conflict, Invalid
+from loom.objects import instances
+from loom.policy.enforcer import ADMIN, ADMIN_OR_PROJECT_MEMBER, Rule
+from loom.timeutils import utcnow
+
+LOCK_REASON_MAX = 255
+# Task states a hard reboot may take over from: a soft reboot that hangs is
+# what a hard reboot is for. (Nova also takes over from pausing and the like;
+# that lets two operations finish in either order, so Loom does not.)
+_REBOOT_TASKS = (
+    None,
+    "rebooting",
+    "reboot_pending",
+    "reboot_started",
+    "rebooting_hard",
+    "reboot_pending_hard",
+    "reboot_started_hard",
+)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An action run on the server's host: Nova's action name (also the
+    word of its refusals), policy rule, the states it starts from, and the
+    task state it moves the server into."""
+
+    action: str
+    rule: str
+    vm_states: tuple[str, ...]
+    task_state: str
+    task_states: tuple[str | None, ...] = (None,)
+
+
+STOP = Transition("stop", "os_compute_api:servers:stop", ("active", "error"), "powering-off")
+START = Transition("start", "os_compute_api:servers:start", ("stopped",), "powering-on")
+SOFT_REBOOT = Transition("reboot", "os_compute_api:servers:reboot", ("active",), "rebooting")
+HARD_REBOOT = Transition(
+    "reboot",
+    "os_compute_api:servers:reboot",
+    ("active", "stopped", "paused", "suspended", "error"),
+    "rebooting_hard",
+    _REBOOT_TASKS,
+)
+PAUSE = Transition("pause", "os_compute_api:os-pause-server:pause", ("active",), "pausing")
+UNPAUSE = Transition("unpause", "os_compute_api:os-pause-server:unpause", ("paused",), "unpausing")
+SUSPEND = Transition("suspend", "os_compute_api:os-suspend-server:suspend", ("active",), "suspending")
+RESUME = Transition("resume", "os_compute_api:os-suspend-server:resume", ("suspended",), "resuming")
+
+
+def _target(row: Instance) -> dict[str, Any]:
+    return {"project_id": row.project_id, "user_id": row.user_id}
+
+
+def _check_state(row: Instance, t: Transition) -> None:
+    """Nova's check_instance_state, with its message."""
+    state: str | None
+    if row.vm_state not in t.vm_states:
+        attr, state = "vm_state", row.vm_state
+    elif row.task_state not in t.task_states:
+        attr, state = "task_state", row.task_state
+    else:
+        return
+    raise BadState(f"Cannot '{t.action}' instance {row.uuid} while it is in {attr} {state}")
+
+
+async def _begin(call: Call, t: Transition) -> tuple[str, str]:
+    """Check policy, lock and state, move the server into ``t.task_state``
+    and record the action, all in one transaction; (uuid, host)."""
+    async with call.deps.db.session.begin() as session:
+        row = await instances.get(session, call.ctx, call.params["server_id"])
+        enforce(call, t.rule, _target(row))
+        # Take the row's lock before reading its state: concurrent actions queue here.
+        row = await instances.get_for_update(session, call.ctx, row.uuid)
+        instances.check_unlocked(call.ctx, row)
+        _check_state(row, t)
+        if not row.host:
+            raise Conflict(f"Instance {row.uuid} is not ready")
+        if not await instances.set_fields(
+            session,
+            row.uuid,
+            {"task_state": t.task_state},
+            expected_task_state=list(t.task_states),
+            expected_vm_state=row.vm_state,
+        ):
+            raise BadState(f"Cannot '{t.action}' instance {row.uuid}: it changed state meanwhile")
+        await instances.start_action(session, call.ctx, row.uuid, t.action)
+        return row.uuid, row.host
+
+
+async def _stop(call: Call, value: Any) -> Response:
+    uuid, host = await _begin(call, STOP)
+    await ComputeAPI(call.deps.bus).stop_instance(call.ctx, host, uuid)
+    return empty(202)
+
+
+async def _start(call: Call, value: Any) -> Response:
+    uuid, host = await _begin(call, START)
+    await ComputeAPI(call.deps.bus).start_instance(call.ctx, host, uuid)
+    return empty(202)
+
+
+async def _reboot(call: Call, value: Any) -> Response:
+    if not isinstance(value, dict):
+        raise Invalid(f"Invalid input for field/attribute reboot. Value: {value}. {value!r} is not of type 'object'")
+    extra = set(value) - {"type"}
+    if extra:
+        raise Invalid(
+            f"Invalid input for field/attribute reboot. Value: {value}. Additional properties are not "
+            f"allowed ({', '.join(map(repr, sorted(extra)))} was unexpected)"
+        )
+    kind = value.get("type")
+    if "type" not in value:
+        raise Invalid(f"Invalid input for field/attribute reboot. Value: {value}. 'type' is a required property")
+    if kind not in ("HARD", "Hard", "hard", "SOFT", "Soft", "soft"):
+        raise Invalid(
+            f"Invalid input for field/attribute type. Value: {kind}. {kind!r} is not one of "
+            "['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']"
+        )
+    hard = kind.upper() == "HARD"
+    uuid, host = await _begin(call, HARD_REBOOT if hard else SOFT_REBOOT)
+    await ComputeAPI(call.deps.bus).reboot_instance(call.ctx, host, uuid, "HARD" if hard else "SOFT")
+    return empty(202)
+
+
+def _simple(t: Transition, cast: str) -> Callable[[Call, Any], Awaitable[Response]]:
+    async def handle(call: Call, value: Any) -> Response:
+        uuid, host = await _begin(call, t)
+        await getattr(ComputeAPI(call.deps.bus), cast)(call.ctx, host, uuid)
+        return empty(202)
+
+    return handle
+
+
+def _lock_reason(call: Call, value: Any) -> str | None:
+    if not call.version.at_least("2.73") or value is None:
+        return None
+    if not isinstance(value, dict):
+        raise Invalid(
+            f"Invalid input for field/attribute lock. Value: {value}. {value!r} is not of type 'object', 'null'"
+        )
+    extra = set(value) - {"locked_reason"}
+    if extra:
+        raise Invalid(
+            f"Invalid input for field/attribute lock. Value: {value}. Additional properties are not "
+            f"allowed ({', '.join(map(repr, sorted(extra)))} was unexpected)"
+        )
+    reason = value.get("locked_reason")
+    if reason is not None and (not isinstance(reason, str) or not 0 < len(reason) <= LOCK_REASON_MAX):
+        raise Invalid(
+            f"Invalid input for field/attribute locked_reason. Value: {reason}. It must be a string "
+            f"of 1 to {LOCK_REASON_MAX} characters"
+        )
+    return reason
+
+
+async def _lock(call: Call, value: Any) -> Response:
+    reason = _lock_reason(call, value)
+    async with call.deps.db.session.begin() as session:
+        row = await instances.get(session, call.ctx, call.params["server_id"])
+        enforce(call, "os_compute_api:os-lock-server:lock", _target(row))
+        is_owner = row.project_id == call.ctx.project_id
+        if row.locked and is_owner:
+            return empty(202)  # an owner's lock is never replaced, as in Nova
+        started = utcnow()
+        await instances.start_action(session, call.ctx, row.uuid, "lock")
+        values: dict[str, Any] = {"locked": True, "locked_by": "owner" if is_owner else "admin"}
+        if reason:
+            values["locked_reason"] = reason
+        await instances.set_fields(session, row.uuid, values)
+        await instances.event(
+            session, call.ctx.request_id, row.uuid, "api_lock", host=None, start=started, result="Success"
+        )
+    return empty(202)
+
+
+async def _unlock(call: Call, value: Any) -> Response:
+    async with call.deps.db.session.begin() as session:
+        row = await instances.get(session, call.ctx, call.params["server_id"])
+        target = {"project_id": row.project_id}
+        enforce(call, "os_compute_api:os-lock-server:unlock", target)
+        expected = "owner" if row.project_id == call.ctx.project_id else "admin"
+        if row.locked_by and row.locked_by != expected:
+            enforce(call, "os_compute_api:os-lock-server:unlock:unlock_override", target)
+        started = utcnow()
+        await instances.start_action(session, call.ctx, row.uuid, "unlock")
+        await instances.set_fields(session, row.uuid, {"locked": False, "locked_by": None, "locked_reason": None})
+        await instances.event(
+            session, call.ctx.request_id, row.uuid, "api_unlock", host=None, start=started, result="Success"
+        )
+    return empty(202)
+
+
+ACTIONS: dict[str, Callable[[Call, Any], Awaitable[Response]]] = {
+    "os-stop": _stop,
+    "os-start": _start,
+    "reboot": _reboot,
+    "pause": _simple(PAUSE, "pause_instance"),
+    "unpause": _simple(UNPAUSE, "unpause_instance"),
+    "suspend": _simple(SUSPEND, "suspend_instance"),
+    "resume": _simple(RESUME, "resume_instance"),
+    "lock": _lock,
+    "unlock": _unlock,
+}
+
+
+async def action(call: Call) -> Response:
+    body = await call.json_object()
+    if len(body) != 1:
+        raise Invalid("Malformed request body")
+    ((name, value),) = body.items()
+    handler = ACTIONS.get(name)
+    if handler is None:
+        raise Invalid(f"There is no such action: {name}")
+    return await handler(call, value)
+
+
+ENDPOINTS = [Endpoint("POST", "/servers/{server_id}/action", action)]
+
+RULES = [
+    Rule("os_compute_api:servers:stop", ADMIN_OR_PROJECT_MEMBER, "Stop a server."),
+    Rule("os_compute_api:servers:start", ADMIN_OR_PROJECT_MEMBER, "Start a server."),
+    Rule("os_compute_api:servers:reboot", ADMIN_OR_PROJECT_MEMBER, "Reboot a server."),
+    Rule("os_compute_api:os-pause-server:pause", ADMIN_OR_PROJECT_MEMBER, "Pause a server."),
+    Rule("os_compute_api:os-pause-server:unpause", ADMIN_OR_PROJECT_MEMBER, "Unpause a paused server."),
+    Rule("os_compute_api:os-suspend-server:suspend", ADMIN_OR_PROJECT_MEMBER, "Suspend a server."),
+    Rule("os_compute_api:os-suspend-server:resume", ADMIN_OR_PROJECT_MEMBER, "Resume a suspended server."),
+    Rule("os_compute_api:os-lock-server:lock", ADMIN_OR_PROJECT_MEMBER, "Lock a server."),
+    Rule("os_compute_api:os-lock-server:unlock", ADMIN_OR_PROJECT_MEMBER, "Unlock a server."),
+    Rule(
+        "os_compute_api:os-lock-server:unlock:unlock_override",
+        ADMIN,
+        "Unlock a server locked by someone else (an admin's lock, for a project member).",
+    ),
+]
