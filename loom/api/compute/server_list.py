@@ -24,6 +24,8 @@ SORT_KEYS = ("access_ip_v4", "access_ip_v6", "auto_disk_config", "availability_z
              "instance_type_id", "kernel_id", "key_name", "launch_index", "launched_at", "locked_by", "node",
              "power_state", "progress", "project_id", "ramdisk_id", "root_device_name", "task_state",
              "terminated_at", "updated_at", "user_id", "uuid", "vm_state")
+# Filters applied to whole instances after the query, not in SQL.
+_IN_PYTHON = frozenset({"tags", "tags-any", "not-tags", "not-tags-any", "ip", "ip6"})
 _TRUE = ("1", "on", "t", "true", "y", "yes")
 _FALSE = ("0", "f", "false", "n", "no", "off")
 
@@ -125,6 +127,8 @@ def _tag_match(call: Call, rows: list[Instance]) -> list[Instance]:
         return {t for t in q.get(name, "").split(",") if t}
 
     want_all, want_any, not_all, not_any = split("tags"), split("tags-any"), split("not-tags"), split("not-tags-any")
+    if not (want_all or want_any or not_all or not_any):
+        return rows
     out = []
     for r in rows:
         have = set(r.tags or ())
@@ -183,7 +187,12 @@ async def _list(call: Call, detail: bool) -> Response:
         order.append(column.desc() if direction == "desc" else column.asc())
     order.append(Instance.id.desc())
     async with call.deps.db.session() as session:
-        rows = list(await session.scalars(select(Instance).where(where).order_by(*order)))
+        if detail or _IN_PYTHON.intersection(q):
+            rows = list(await session.scalars(select(Instance).where(where).order_by(*order)))
+        else:
+            # A summary needs two columns; clients poll it, so skip building instances.
+            rows = list(await session.execute(select(Instance.uuid, Instance.display_name).where(where)
+                                              .order_by(*order)))
     rows = _ip_match(call, _tag_match(call, rows))
     marker = q.get("marker")
     if marker:
