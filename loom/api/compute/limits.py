@@ -41,11 +41,7 @@ USED_NAMES = {
 def absolute(limits: Mapping[str, int], used: Mapping[str, int], version: quotas.Version) -> dict[str, int]:
     """Nova's absolute limits at a microversion: 2.36 drops the network
     ones, 2.39 maxImageMeta, 2.57 the personality ones."""
-    hidden: set[str] = set()
-    if version.at_least("2.36"):
-        hidden |= {"floating_ips", "security_groups", "security_group_rules"}
-    if version.at_least("2.57"):
-        hidden |= {"injected_files", "injected_file_content_bytes"}
+    hidden = quotas.hidden(version)
     out: dict[str, int] = {}
     for resource, names in LIMIT_NAMES.items():
         if resource in hidden:
