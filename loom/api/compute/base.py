@@ -8,6 +8,11 @@ from loom.api.http import Call
 from loom.errors import Invalid
 
 
+def field_error(field: Any, value: Any, why: str) -> Invalid:
+    """A body field Nova's JSON schema would refuse, in its words."""
+    return Invalid(f"Invalid input for field/attribute {field}. Value: {value}. {why}", field=str(field))
+
+
 def enforce(call: Call, rule: str, target: dict[str, Any] | None = None) -> None:
     call.deps.enforcer.enforce(rule, call.ctx, target or {"project_id": call.ctx.project_id,
                                                           "user_id": call.ctx.user_id})

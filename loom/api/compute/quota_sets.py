@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from loom.api.compute.base import enforce
+from loom.api.compute.base import enforce, field_error
 from loom.api.http import JSON, Call, Endpoint, empty
 from loom.errors import Invalid
 from loom.objects import quotas
@@ -21,25 +21,21 @@ _TRUE = {"true", "1", "on", "yes", "y", "t"}
 _FALSE = {"false", "0", "off", "no", "n", "f"}
 
 
-def _field_error(field: str, value: Any, why: str) -> Invalid:
-    return Invalid(f"Invalid input for field/attribute {field}. Value: {value}. {why}", field=field)
-
-
 def limit_value(field: str, value: Any) -> int:
     """A limit as Nova's schema takes it: an integer, or a string of
     digits, from -1 (unlimited) to 2**31 - 1."""
     if isinstance(value, str):
         if not _INTEGER.match(value):
-            raise _field_error(field, value, f"{value!r} does not match '^-?[0-9]+$'")
+            raise field_error(field, value, f"{value!r} does not match '^-?[0-9]+$'")
         number = int(value)
     elif isinstance(value, int) and not isinstance(value, bool):
         number = value
     else:
-        raise _field_error(field, value, f"{value!r} is not of type 'integer', 'string'")
+        raise field_error(field, value, f"{value!r} is not of type 'integer', 'string'")
     if number < quotas.UNLIMITED:
-        raise _field_error(field, value, f"{number} is less than the minimum of {quotas.UNLIMITED}")
+        raise field_error(field, value, f"{number} is less than the minimum of {quotas.UNLIMITED}")
     if number > quotas.MAX_LIMIT:
-        raise _field_error(field, value, f"{number} is greater than the maximum of {quotas.MAX_LIMIT}")
+        raise field_error(field, value, f"{number} is greater than the maximum of {quotas.MAX_LIMIT}")
     return number
 
 
@@ -48,7 +44,7 @@ def _boolean(field: str, value: Any) -> bool:
         return value
     if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
         return value.lower() in _TRUE
-    raise _field_error(field, value, f"{value!r} is not a valid boolean")
+    raise field_error(field, value, f"{value!r} is not a valid boolean")
 
 
 def unexpected_message(names: Collection[str]) -> str:
@@ -64,7 +60,7 @@ def parse_limits(
     is refused as Nova's schema refuses it."""
     unexpected = [k for k in body if k not in allowed and k not in extra]
     if unexpected:
-        raise _field_error(key, dict(body), unexpected_message(unexpected))
+        raise field_error(key, dict(body), unexpected_message(unexpected))
     return {k: v if k in extra else limit_value(k, v) for k, v in body.items()}
 
 

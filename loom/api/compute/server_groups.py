@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from loom.api.compute.base import enforce, int_param
+from loom.api.compute.base import enforce, field_error, int_param
 from loom.api.http import JSON, Call, Endpoint, empty
 from loom.context import RequestContext
 from loom.db.models import ServerGroup
@@ -28,18 +28,14 @@ _DIGITS = re.compile(r"^[0-9]*$")
 _INDEX_QUERY = {"all_projects", "limit", "offset"}
 
 
-def _bad(field: Any, value: Any, why: str) -> Invalid:
-    return Invalid(f"Invalid input for field/attribute {field}. Value: {value}. {why}")
-
-
 def _name(group: dict[str, Any]) -> str:
     name = group["name"]
     if not isinstance(name, str):
-        raise _bad("name", name, f"{name!r} is not of type 'string'")
+        raise field_error("name", name, f"{name!r} is not of type 'string'")
     if not name:
-        raise _bad("name", name, "'' should be non-empty")
+        raise field_error("name", name, "'' should be non-empty")
     if len(name) > 255:
-        raise _bad("name", name, f"{name!r} is too long")
+        raise field_error("name", name, f"{name!r} is too long")
     if name != name.strip() or not name.isprintable():
         raise Invalid("An invalid 'name' value was provided. The name must be: printable characters. "
                       "Can not start or end with whitespace.")
@@ -48,36 +44,36 @@ def _name(group: dict[str, Any]) -> str:
 
 def _policies(value: Any, allowed: list[str]) -> str:
     if not isinstance(value, list):
-        raise _bad("policies", value, f"{value!r} is not of type 'array'")
+        raise field_error("policies", value, f"{value!r} is not of type 'array'")
     if not value:
-        raise _bad("policies", value, "[] should be non-empty")
+        raise field_error("policies", value, "[] should be non-empty")
     if len(value) > 1:
-        raise _bad("policies", value, f"{value!r} is too long")
+        raise field_error("policies", value, f"{value!r} is too long")
     policy = value[0]
     if not isinstance(policy, str):
-        raise _bad(0, policy, f"{policy!r} is not of type 'string'")
+        raise field_error(0, policy, f"{policy!r} is not of type 'string'")
     if policy not in allowed:
-        raise _bad(0, policy, f"{policy!r} is not one of {allowed}")
+        raise field_error(0, policy, f"{policy!r} is not one of {allowed}")
     return policy
 
 
 def _rules(value: Any) -> dict[str, int]:
     if not isinstance(value, dict):
-        raise _bad("rules", value, f"{value!r} is not of type 'object'")
+        raise field_error("rules", value, f"{value!r} is not of type 'object'")
     extra = sorted(set(value) - {"max_server_per_host"})
     if extra:
-        raise _bad("rules", value, f"Additional properties are not allowed ({', '.join(map(repr, extra))} "
+        raise field_error("rules", value, f"Additional properties are not allowed ({', '.join(map(repr, extra))} "
                    f"{'was' if len(extra) == 1 else 'were'} unexpected)")
     if "max_server_per_host" not in value:
         return {}
     raw = value["max_server_per_host"]
     # Nova's positive_integer: an integer, or a string of digits.
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise _bad("max_server_per_host", raw, f"{raw!r} is not of type 'integer', 'string'")
+        raise field_error("max_server_per_host", raw, f"{raw!r} is not of type 'integer', 'string'")
     if isinstance(raw, str) and (not raw or not _DIGITS.match(raw)):
-        raise _bad("max_server_per_host", raw, f"{raw!r} does not match '^[0-9]*$'")
+        raise field_error("max_server_per_host", raw, f"{raw!r} does not match '^[0-9]*$'")
     if int(raw) < 1:
-        raise _bad("max_server_per_host", raw, f"{raw} is less than the minimum of 1")
+        raise field_error("max_server_per_host", raw, f"{raw} is less than the minimum of 1")
     return {"max_server_per_host": int(raw)}
 
 
@@ -92,24 +88,24 @@ def parse_create(body: Any, *, soft: bool, policy_object: bool) -> tuple[str, st
                       f"{'was' if len(extra_top) == 1 else 'were'} unexpected)")
     group = body["server_group"]
     if not isinstance(group, dict):
-        raise _bad("server_group", group, f"{group!r} is not of type 'object'")
+        raise field_error("server_group", group, f"{group!r} is not of type 'object'")
     allowed = ["anti-affinity", "affinity"] + (["soft-anti-affinity", "soft-affinity"] if soft else [])
     known = {"name", "policy", "rules"} if policy_object else {"name", "policies"}
     extra = sorted(set(group) - known)
     if extra:
-        raise _bad("server_group", group, f"Additional properties are not allowed "
+        raise field_error("server_group", group, f"Additional properties are not allowed "
                    f"({', '.join(map(repr, extra))} {'was' if len(extra) == 1 else 'were'} unexpected)")
     for required in ("name", "policy" if policy_object else "policies"):
         if required not in group:
-            raise _bad("server_group", group, f"'{required}' is a required property")
+            raise field_error("server_group", group, f"'{required}' is a required property")
     name = _name(group)
     if not policy_object:
         return name, _policies(group["policies"], allowed), {}
     policy = group["policy"]
     if not isinstance(policy, str):
-        raise _bad("policy", policy, f"{policy!r} is not of type 'string'")
+        raise field_error("policy", policy, f"{policy!r} is not of type 'string'")
     if policy not in allowed:
-        raise _bad("policy", policy, f"{policy!r} is not one of {allowed}")
+        raise field_error("policy", policy, f"{policy!r} is not one of {allowed}")
     rules = _rules(group.get("rules", {}))
     if policy != "anti-affinity" and rules:
         raise Invalid("Only anti-affinity policy supports rules.")
@@ -123,11 +119,11 @@ def group_hint(hints: dict[str, Any]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _bad("group", value, f"{value!r} is not of type 'string'")
+        raise field_error("group", value, f"{value!r} is not of type 'string'")
     try:
         uuid.UUID(value)
     except ValueError:
-        raise _bad("group", value, f"{value!r} is not a 'uuid'") from None
+        raise field_error("group", value, f"{value!r} is not a 'uuid'") from None
     return value
 
 

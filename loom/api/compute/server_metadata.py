@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from loom.api.compute.base import enforce
+from loom.api.compute.base import enforce, field_error
 from loom.api.http import JSON, Call, Endpoint, empty
 from loom.db.models import Instance
 from loom.errors import Invalid, NotFound
@@ -20,31 +20,27 @@ _KEY = re.compile(r"^[a-zA-Z0-9\-_:. ]{1,255}$")
 # Nova allows metadata changes only in these states, whatever the task.
 
 
-def _field_error(field: Any, value: Any, why: str) -> Invalid:
-    return Invalid(f"Invalid input for field/attribute {field}. Value: {value}. {why}", field=str(field))
-
-
 def _metadata(value: Any, field: str, *, exactly_one: bool = False) -> dict[str, str]:
     """Nova's metadata schema: keys of 1-255 letters, digits, '-_:. ';
     string values of at most 255 characters."""
     if not isinstance(value, dict):
-        raise _field_error(field, value, f"{value!r} is not of type 'object'")
+        raise field_error(field, value, f"{value!r} is not of type 'object'")
     if exactly_one and len(value) != 1:
         why = "does not have enough properties" if not value else "has too many properties"
-        raise _field_error(field, value, f"{value!r} {why}")
+        raise field_error(field, value, f"{value!r} {why}")
     bad = [k for k in value if not _KEY.match(k)]
     if bad:
         names = ", ".join(repr(k) for k in bad)
-        raise _field_error(
+        raise field_error(
             field,
             value,
             f"Additional properties are not allowed ({names} {'was' if len(bad) == 1 else 'were'} unexpected)",
         )
     for k, v in value.items():
         if not isinstance(v, str):
-            raise _field_error(k, v, f"{v!r} is not of type 'string'")
+            raise field_error(k, v, f"{v!r} is not of type 'string'")
         if len(v) > 255:
-            raise _field_error(k, v, f"{v!r} is too long")
+            raise field_error(k, v, f"{v!r} is too long")
     return dict(value)
 
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from loom import placement
 from loom.api.compute import server_groups, server_views
-from loom.api.compute.base import base_url, enforce, links
+from loom.api.compute.base import base_url, enforce, field_error, links
 from loom.api.http import JSON, Call, empty
 from loom.compute.rpcapi import ComputeAPI
 from loom.conductor.rpcapi import ConductorAPI
@@ -37,18 +37,14 @@ def _hostname(name: str) -> str:
     return host or "server"
 
 
-def _body_error(field: str, value: Any, why: str) -> Invalid:
-    return Invalid(f"Invalid input for field/attribute {field}. Value: {value}. {why}")
-
-
 def _metadata(value: Any, field: str = "metadata") -> dict[str, str]:
     if not isinstance(value, dict):
-        raise _body_error(field, value, f"{value!r} is not of type 'object'")
+        raise field_error(field, value, f"{value!r} is not of type 'object'")
     for k, v in value.items():
         if not isinstance(k, str) or not 0 < len(k) <= 255:
-            raise _body_error(field, value, "Metadata keys are strings of 1 to 255 characters")
+            raise field_error(field, value, "Metadata keys are strings of 1 to 255 characters")
         if not isinstance(v, str) or len(v) > 255:
-            raise _body_error(field, value, "Metadata values are strings of at most 255 characters")
+            raise field_error(field, value, "Metadata values are strings of at most 255 characters")
     return dict(value)
 
 
@@ -58,17 +54,17 @@ async def create(call: Call) -> Response:
     v = call.version
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 255:
-        raise _body_error("name", name, "'name' is a required property: a string of 1 to 255 characters")
+        raise field_error("name", name, "'name' is a required property: a string of 1 to 255 characters")
     flavor_ref = body.get("flavorRef")
     if not isinstance(flavor_ref, (str, int)) or str(flavor_ref) == "":
-        raise _body_error("flavorRef", flavor_ref, "'flavorRef' is a required property")
+        raise field_error("flavorRef", flavor_ref, "'flavorRef' is a required property")
     image_ref = body.get("imageRef")
     if not isinstance(image_ref, str) or not image_ref:
-        raise _body_error("imageRef", image_ref, "an image is required (booting from volume comes later)")
+        raise field_error("imageRef", image_ref, "an image is required (booting from volume comes later)")
     min_count, max_count = body.get("min_count", 1), body.get("max_count", body.get("min_count", 1))
     for field, value in (("min_count", min_count), ("max_count", max_count)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise _body_error(field, value, "must be an integer of at least 1")
+            raise field_error(field, value, "must be an integer of at least 1")
     if min_count > max_count:
         raise Invalid("min_count must be <= max_count")
     metadata = _metadata(body.get("metadata", {}))
@@ -79,16 +75,16 @@ async def create(call: Call) -> Response:
     user_data = body.get("user_data")
     if user_data is not None:
         if not isinstance(user_data, str) or len(user_data) > USER_DATA_MAX:
-            raise _body_error("user_data", "...", f"must be base64 text of at most {USER_DATA_MAX} characters")
+            raise field_error("user_data", "...", f"must be base64 text of at most {USER_DATA_MAX} characters")
         try:
             base64.b64decode(user_data, validate=True)
         except (binascii.Error, ValueError):
             raise Invalid("User data needs to be valid base 64.") from None
     networks = body.get("networks")
     if v.at_least("2.37") and networks is None:
-        raise _body_error("networks", None, "'networks' is a required property")
+        raise field_error("networks", None, "'networks' is a required property")
     if networks is not None and networks not in ("auto", "none") and not isinstance(networks, list):
-        raise _body_error("networks", networks, "must be 'auto', 'none' or a list")
+        raise field_error("networks", networks, "must be 'auto', 'none' or a list")
     description = body.get("description")
     if description is not None and not v.at_least("2.19"):
         raise Invalid("Invalid input for field/attribute server. Additional properties are not allowed "
@@ -99,14 +95,14 @@ async def create(call: Call) -> Response:
                       "('tags' was unexpected)")
     if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 60 and "/" not in t
                                              and "," not in t for t in tags) or len(tags) > 50:
-        raise _body_error("tags", tags, "at most 50 tags of 1 to 60 characters, without '/' or ','")
+        raise field_error("tags", tags, "at most 50 tags of 1 to 60 characters, without '/' or ','")
     az = body.get("availability_zone")
     if az is not None and (not isinstance(az, str) or not az):
-        raise _body_error("availability_zone", az, "must be a non-empty string")
+        raise field_error("availability_zone", az, "must be a non-empty string")
     raw = await call.json_object()
     hints = raw.get("os:scheduler_hints") or raw.get("OS-SCH-HNT:scheduler_hints") or {}
     if not isinstance(hints, dict):
-        raise _body_error("os:scheduler_hints", hints, "must be an object")
+        raise field_error("os:scheduler_hints", hints, "must be an object")
     server_groups.group_hint(hints)  # a malformed hint fails with the body's checks, before any lookup
 
     async with call.deps.db.session() as session:
@@ -197,7 +193,7 @@ async def update(call: Call) -> Response:
         values: dict[str, Any] = {}
         if "name" in body:
             if not isinstance(body["name"], str) or not body["name"].strip() or len(body["name"]) > 255:
-                raise _body_error("name", body["name"], "must be a string of 1 to 255 characters")
+                raise field_error("name", body["name"], "must be a string of 1 to 255 characters")
             values["display_name"] = body["name"]
         if "description" in body:
             if not call.version.at_least("2.19"):
