@@ -107,6 +107,20 @@ class ComputeSettings(_Section):
     # Seconds between comparisons of the hypervisor's power states with the
     # database's (Nova's default); 0 turns the sync off.
     sync_power_state_interval: float = Field(600.0, ge=0)
+    # Seconds after which a resize or cold migration waiting in
+    # VERIFY_RESIZE is confirmed automatically; 0 never.
+    resize_confirm_window: float = Field(86400.0, ge=0)
+    # Seconds a deleted server stays SOFT_DELETED (restorable) before it is
+    # reclaimed; 0 deletes at once (Nova's default).
+    reclaim_instance_interval: float = Field(0.0, ge=0)
+    # Seconds a shelved server keeps its host before it is offloaded; 0 at
+    # once, -1 never (Nova's meaning).
+    shelved_offload_time: float = Field(0.0, ge=-1)
+    # Record an hourly instance usage audit per host (os-instance_usage_audit_log).
+    instance_usage_audit: bool = False
+    # Seconds between checks that each instance on a host holds the
+    # allocation its flavor needs in placement (fixing any that do not); 0 off.
+    heal_allocations_interval: float = Field(600.0, ge=0)
 
 
 class QuotaSettings(_Section):

@@ -117,7 +117,7 @@ class Runner:
         state = self.settings.data_dir / "fake-hosts" / host if c.fake_persist else None
         driver = FakeDriver(host=host, vcpus=c.fake_vcpus, memory_mb=c.fake_memory_mb, disk_gb=c.fake_disk_gb,
                             spawn_delay=c.fake_spawn_delay, state_path=state)
-        return ComputeManager(host, driver, self.bus, sync_power_state_interval=c.sync_power_state_interval)
+        return ComputeManager(host, driver, self.bus, c)
 
     def _registry(self, manager: Manager) -> ServiceRegistry:
         assert self.bus is not None

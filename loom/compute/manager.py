@@ -11,6 +11,7 @@ from loom.bus.rpc import Bus, expose
 from loom.compute import build, pause, power, power_sync, recover
 from loom.compute.rpcapi import TOPIC
 from loom.conductor.rpcapi import ConductorAPI
+from loom.config import ComputeSettings
 from loom.context import RequestContext
 from loom.manager import Manager, periodic
 from loom.virt.driver import VirtDriver
@@ -27,11 +28,12 @@ class ComputeManager(Manager):
     binary = "loom-compute"
     topic = TOPIC
 
-    def __init__(self, host: str, driver: VirtDriver, bus: Bus, *, sync_power_state_interval: float = 600.0) -> None:
+    def __init__(self, host: str, driver: VirtDriver, bus: Bus, settings: ComputeSettings | None = None) -> None:
         super().__init__(host)
         self.driver = driver
         self.conductor = ConductorAPI(bus)
-        self.sync_power_state_interval = sync_power_state_interval
+        self.settings = settings or ComputeSettings()
+        self.sync_power_state_interval = self.settings.sync_power_state_interval
         # Builds that failed here since the last success; the scheduler
         # weighs this host down by it.
         self.failed_builds = 0

@@ -18,7 +18,8 @@ from loom.timeutils import utcnow
 
 UPDATABLE = {"vm_state", "task_state", "power_state", "host", "node", "availability_zone", "launched_at",
              "terminated_at", "fault", "progress", "display_name", "display_description", "hostname", "deleted",
-             "deleted_at", "metadata_", "tags", "locked", "locked_by", "locked_reason"}
+             "deleted_at", "metadata_", "tags", "locked", "locked_by", "locked_reason", "flavor", "image_ref",
+             "key_name", "key_data", "user_data", "system_metadata", "old_flavor", "new_flavor"}
 
 
 def not_found(uuid: str) -> NotFound:

@@ -5,17 +5,15 @@ and cast to its host; lock and unlock only change the record."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import Response
 
+from loom.api.compute.action_base import Handler, Transition, begin, target
 from loom.api.compute.base import enforce
 from loom.api.http import Call, Endpoint, empty
 from loom.compute.rpcapi import ComputeAPI
-from loom.db.models import Instance
-from loom.errors import BadState, Conflict, Invalid
+from loom.errors import Invalid
 from loom.objects import instances
 from loom.policy.enforcer import ADMIN, ADMIN_OR_PROJECT_MEMBER, Rule
 from loom.timeutils import utcnow
@@ -35,19 +33,6 @@ _REBOOT_TASKS = (
 )
 
 
-@dataclass(frozen=True)
-class Transition:
-    """An action run on the server's host: Nova's action name (also the
-    word of its refusals), policy rule, the states it starts from, and the
-    task state it moves the server into."""
-
-    action: str
-    rule: str
-    vm_states: tuple[str, ...]
-    task_state: str
-    task_states: tuple[str | None, ...] = (None,)
-
-
 STOP = Transition("stop", "os_compute_api:servers:stop", ("active", "error"), "powering-off")
 START = Transition("start", "os_compute_api:servers:start", ("stopped",), "powering-on")
 SOFT_REBOOT = Transition("reboot", "os_compute_api:servers:reboot", ("active",), "rebooting")
@@ -64,55 +49,15 @@ SUSPEND = Transition("suspend", "os_compute_api:os-suspend-server:suspend", ("ac
 RESUME = Transition("resume", "os_compute_api:os-suspend-server:resume", ("suspended",), "resuming")
 
 
-def _target(row: Instance) -> dict[str, Any]:
-    return {"project_id": row.project_id, "user_id": row.user_id}
-
-
-def _check_state(row: Instance, t: Transition) -> None:
-    """Nova's check_instance_state, with its message."""
-    state: str | None
-    if row.vm_state not in t.vm_states:
-        attr, state = "vm_state", row.vm_state
-    elif row.task_state not in t.task_states:
-        attr, state = "task_state", row.task_state
-    else:
-        return
-    raise BadState(f"Cannot '{t.action}' instance {row.uuid} while it is in {attr} {state}")
-
-
-async def _begin(call: Call, t: Transition) -> tuple[str, str]:
-    """Check policy, lock and state, move the server into ``t.task_state``
-    and record the action, all in one transaction; (uuid, host)."""
-    async with call.deps.db.session.begin() as session:
-        row = await instances.get(session, call.ctx, call.params["server_id"])
-        enforce(call, t.rule, _target(row))
-        # Take the row's lock before reading its state: concurrent actions queue here.
-        row = await instances.get_for_update(session, call.ctx, row.uuid)
-        instances.check_unlocked(call.ctx, row)
-        _check_state(row, t)
-        if not row.host:
-            raise Conflict(f"Instance {row.uuid} is not ready")
-        if not await instances.set_fields(
-            session,
-            row.uuid,
-            {"task_state": t.task_state},
-            expected_task_state=list(t.task_states),
-            expected_vm_state=row.vm_state,
-        ):
-            raise BadState(f"Cannot '{t.action}' instance {row.uuid}: it changed state meanwhile")
-        await instances.start_action(session, call.ctx, row.uuid, t.action)
-        return row.uuid, row.host
-
-
 async def _stop(call: Call, value: Any) -> Response:
-    uuid, host = await _begin(call, STOP)
-    await ComputeAPI(call.deps.bus).stop_instance(call.ctx, host, uuid)
+    row = await begin(call, STOP)
+    await ComputeAPI(call.deps.bus).stop_instance(call.ctx, row.host, row.uuid)
     return empty(202)
 
 
 async def _start(call: Call, value: Any) -> Response:
-    uuid, host = await _begin(call, START)
-    await ComputeAPI(call.deps.bus).start_instance(call.ctx, host, uuid)
+    row = await begin(call, START)
+    await ComputeAPI(call.deps.bus).start_instance(call.ctx, row.host, row.uuid)
     return empty(202)
 
 
@@ -134,15 +79,15 @@ async def _reboot(call: Call, value: Any) -> Response:
             "['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']"
         )
     hard = kind.upper() == "HARD"
-    uuid, host = await _begin(call, HARD_REBOOT if hard else SOFT_REBOOT)
-    await ComputeAPI(call.deps.bus).reboot_instance(call.ctx, host, uuid, "HARD" if hard else "SOFT")
+    row = await begin(call, HARD_REBOOT if hard else SOFT_REBOOT)
+    await ComputeAPI(call.deps.bus).reboot_instance(call.ctx, row.host, row.uuid, "HARD" if hard else "SOFT")
     return empty(202)
 
 
-def _simple(t: Transition, cast: str) -> Callable[[Call, Any], Awaitable[Response]]:
+def _simple(t: Transition, cast: str) -> Handler:
     async def handle(call: Call, value: Any) -> Response:
-        uuid, host = await _begin(call, t)
-        await getattr(ComputeAPI(call.deps.bus), cast)(call.ctx, host, uuid)
+        row = await begin(call, t)
+        await getattr(ComputeAPI(call.deps.bus), cast)(call.ctx, row.host, row.uuid)
         return empty(202)
 
     return handle
@@ -174,7 +119,7 @@ async def _lock(call: Call, value: Any) -> Response:
     reason = _lock_reason(call, value)
     async with call.deps.db.session.begin() as session:
         row = await instances.get(session, call.ctx, call.params["server_id"])
-        enforce(call, "os_compute_api:os-lock-server:lock", _target(row))
+        enforce(call, "os_compute_api:os-lock-server:lock", target(row))
         is_owner = row.project_id == call.ctx.project_id
         if row.locked and is_owner:
             return empty(202)  # an owner's lock is never replaced, as in Nova
@@ -207,7 +152,7 @@ async def _unlock(call: Call, value: Any) -> Response:
     return empty(202)
 
 
-ACTIONS: dict[str, Callable[[Call, Any], Awaitable[Response]]] = {
+ACTIONS: dict[str, Handler] = {
     "os-stop": _stop,
     "os-start": _start,
     "reboot": _reboot,
@@ -220,12 +165,19 @@ ACTIONS: dict[str, Callable[[Call, Any], Awaitable[Response]]] = {
 }
 
 
+# Modules each adding actions (``ACTIONS``) and their policy rules (``RULES``).
+ACTION_MODULES: tuple[Any, ...] = ()
+_ALL_ACTIONS: dict[str, Handler] = {**ACTIONS}
+for _module in ACTION_MODULES:
+    _ALL_ACTIONS.update(_module.ACTIONS)
+
+
 async def action(call: Call) -> Response:
     body = await call.json_object()
     if len(body) != 1:
         raise Invalid("Malformed request body")
     ((name, value),) = body.items()
-    handler = ACTIONS.get(name)
+    handler = _ALL_ACTIONS.get(name)
     if handler is None:
         raise Invalid(f"There is no such action: {name}")
     return await handler(call, value)
@@ -233,7 +185,7 @@ async def action(call: Call) -> Response:
 
 ENDPOINTS = [Endpoint("POST", "/servers/{server_id}/action", action)]
 
-RULES = [
+RULES = [*(rule for module in ACTION_MODULES for rule in module.RULES),
     Rule("os_compute_api:servers:stop", ADMIN_OR_PROJECT_MEMBER, "Stop a server."),
     Rule("os_compute_api:servers:start", ADMIN_OR_PROJECT_MEMBER, "Start a server."),
     Rule("os_compute_api:servers:reboot", ADMIN_OR_PROJECT_MEMBER, "Reboot a server."),

@@ -23,6 +23,7 @@ from loom.db.models.identity import (
 )
 from loom.db.models.image import Image, ImageMember
 from loom.db.models.instance import Instance, InstanceAction, InstanceActionEvent
+from loom.db.models.migration import Migration
 from loom.db.models.placement import (
     CustomResourceClass,
     CustomTrait,
@@ -36,6 +37,7 @@ from loom.db.models.placement import (
 from loom.db.models.quota import Quota, QuotaClass
 from loom.db.models.server_group import ServerGroup, ServerGroupMember
 from loom.db.models.service import Service
+from loom.db.models.task_log import TaskLog
 
 __all__ = [
     "Aggregate",
@@ -61,6 +63,7 @@ __all__ = [
     "InstanceAction",
     "InstanceActionEvent",
     "KeyPair",
+    "Migration",
     "PlacementAllocation",
     "PlacementConsumer",
     "Project",
@@ -76,6 +79,7 @@ __all__ = [
     "ServerGroup",
     "ServerGroupMember",
     "Service",
+    "TaskLog",
     "TimestampMixin",
     "User",
     "UserGroup",

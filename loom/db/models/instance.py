@@ -51,6 +51,12 @@ class Instance(TimestampMixin, Base):
     locked_reason: Mapped[str | None] = mapped_column(Text)
     config_drive: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     progress: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Facts the system keeps about the instance, never shown to users (Nova's
+    # system_metadata): what shelve, rescue and soft delete must remember.
+    system_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    # During a resize: the flavor it had and the one it is going to.
+    old_flavor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    new_flavor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # {"code", "message", "details", "created"} when the server went to ERROR.
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

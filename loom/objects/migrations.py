@@ -1,0 +1,89 @@
+"""Migration records: created when a move starts, moved through their
+statuses by the workflow, read by the migrations APIs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loom.db.models import Migration
+from loom.errors import NotFound
+from loom.timeutils import utcnow
+
+# Statuses after which a migration no longer holds anything.
+FINISHED = ("confirmed", "reverted", "error", "failed", "completed", "done", "cancelled")
+# Statuses in which a migration is still moving the instance (Nova's
+# in-progress set, less the resize that waits for a confirmation).
+IN_PROGRESS = ("queued", "preparing", "running", "pre-migrating", "migrating", "post-migrating", "accepted",
+               "confirming", "reverting")
+
+UPDATABLE = {"status", "source_compute", "source_node", "dest_compute", "dest_node", "dest_host",
+             "memory_total", "memory_processed", "memory_remaining", "disk_total", "disk_processed",
+             "disk_remaining", "hidden", "deleted", "deleted_at"}
+
+
+def not_found(migration_id: Any, instance_uuid: str | None = None) -> NotFound:
+    if instance_uuid:
+        return NotFound(f"Migration {migration_id} for instance {instance_uuid} could not be found.",
+                        migration=str(migration_id))
+    return NotFound(f"Migration {migration_id} could not be found.", migration=str(migration_id))
+
+
+async def create(session: AsyncSession, **values: Any) -> Migration:
+    row = Migration(**values)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get(session: AsyncSession, migration_id: int) -> Migration:
+    row = await session.scalar(select(Migration).where(Migration.id == migration_id, Migration.deleted.is_(False))
+                               .execution_options(populate_existing=True))
+    if row is None:
+        raise not_found(migration_id)
+    return row
+
+
+async def by_uuid(session: AsyncSession, uuid: str) -> Migration:
+    row = await session.scalar(select(Migration).where(Migration.uuid == uuid)
+                               .execution_options(populate_existing=True))
+    if row is None:
+        raise not_found(uuid)
+    return row
+
+
+async def of_instance(session: AsyncSession, instance_uuid: str, statuses: tuple[str, ...] | None = None,
+                      migration_type: str | None = None) -> list[Migration]:
+    """The instance's migrations, newest first; only those in ``statuses``
+    (and of ``migration_type``) when given."""
+    query = select(Migration).where(Migration.instance_uuid == instance_uuid, Migration.deleted.is_(False))
+    if statuses is not None:
+        query = query.where(Migration.status.in_(statuses))
+    if migration_type is not None:
+        query = query.where(Migration.migration_type == migration_type)
+    return list(await session.scalars(query.order_by(Migration.created_at.desc(), Migration.id.desc())))
+
+
+async def set_fields(session: AsyncSession, migration_id: int, values: dict[str, Any],
+                     expected_status: tuple[str, ...] | None = None) -> bool:
+    """Update a migration; with ``expected_status`` only if its status is
+    one of those. Whether it was updated."""
+    unknown = set(values) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {unknown}")
+    query = update(Migration).where(Migration.id == migration_id)
+    if expected_status is not None:
+        query = query.where(Migration.status.in_(expected_status))
+    result = await session.execute(query.values(**values, updated_at=utcnow())
+                                   .execution_options(synchronize_session=False))
+    return bool(result.rowcount)
+
+
+def to_dict(row: Migration) -> dict[str, Any]:
+    """What travels over RPC to the hosts taking part."""
+    return {"id": row.id, "uuid": row.uuid, "instance_uuid": row.instance_uuid,
+            "migration_type": row.migration_type, "status": row.status, "source_compute": row.source_compute,
+            "source_node": row.source_node, "dest_compute": row.dest_compute, "dest_node": row.dest_node,
+            "old_flavor_id": row.old_flavor_id, "new_flavor_id": row.new_flavor_id}
