@@ -1,5 +1,5 @@
 # The two entry points README.md promises.
-.PHONY: up test install lint bench
+.PHONY: up test install lint bench guest deploy deploy-stop
 
 up:
 	./scripts/install.sh
@@ -16,3 +16,14 @@ lint:
 
 bench:
 	.venv/bin/python bench/bus.py
+
+# The tiny test guest the qemu driver boots (.loom/guest/loom-test-guest.qcow2).
+guest:
+	./scripts/build-test-guest.sh .loom/guest
+
+# A local multi-process cloud on PostgreSQL and RabbitMQ (docs/distributed.md).
+deploy:
+	./scripts/deploy-local.sh
+
+deploy-stop:
+	./scripts/deploy-stop.sh

@@ -56,6 +56,12 @@ class ServiceSettings(_Section):
     down_time: float = Field(60.0, gt=0)
     periodic_jitter: float = Field(0.1, ge=0, le=1)
     shutdown_timeout: float = Field(60.0, gt=0)
+    # Prometheus metrics listener of a process (GET /metrics); 0 is off.
+    # The API serves /metrics on its own port too.
+    metrics_port: int = Field(0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # Seconds between counts of instances by state, in processes with the database.
+    metrics_interval: float = Field(15.0, gt=0)
 
 
 class IdentitySettings(_Section):
@@ -110,6 +116,9 @@ class ComputeSettings(_Section):
     # Seconds after which a resize or cold migration waiting in
     # VERIFY_RESIZE is confirmed automatically; 0 never.
     resize_confirm_window: float = Field(86400.0, ge=0)
+    # Whether a resize may stay on the server's host (Nova's
+    # allow_resize_to_same_host); a cold migration never does.
+    allow_resize_to_same_host: bool = False
     # Seconds a deleted server stays SOFT_DELETED (restorable) before it is
     # reclaimed; 0 deletes at once (Nova's default).
     reclaim_instance_interval: float = Field(0.0, ge=0)
@@ -121,6 +130,42 @@ class ComputeSettings(_Section):
     # Seconds between checks that each instance on a host holds the
     # allocation its flavor needs in placement (fixing any that do not); 0 off.
     heal_allocations_interval: float = Field(600.0, ge=0)
+    # The qemu driver (driver = "qemu"; docs/qemu.md). Guests and cached
+    # images live in qemu_state_dir (empty: "qemu" in the data directory).
+    qemu_state_dir: str = ""
+    # auto: KVM if a kernel really boots under it here, else TCG.
+    qemu_accelerator: str = Field("auto", pattern="^(auto|kvm|tcg)$")
+    qemu_vnc: bool = True
+    qemu_console_bytes: int = Field(1 << 20, ge=4096)
+    qemu_soft_reboot_timeout: float = Field(60.0, gt=0)
+    # The test guest (a qcow2) that a fresh qemu cloud offers as its demo
+    # image, and boots when a spawn is given no image (empty: built by
+    # scripts/build-test-guest.sh into <data_dir>/guest/).
+    qemu_fallback_image: str = ""
+    # QEMU user-mode networking (restrict=on) for interfaces until taps exist.
+    qemu_user_network: bool = False
+
+
+class ConsoleSettings(_Section):
+    """The console proxy (docs/consoles.md): serial consoles over a
+    websocket and VNC through noVNC, on one listener."""
+
+    # Run the proxy inside the API process (loom up, loom api); turn off
+    # where `loom console-proxy` runs it instead.
+    with_api: bool = True
+    host: str = "127.0.0.1"
+    # Nova's novncproxy port; 0 picks a free one (tests).
+    port: int = Field(6080, ge=0, le=65535)
+    # The URLs handed out; empty: derived from host and port
+    # (http://HOST:PORT/vnc_lite.html and ws://HOST:PORT/).
+    novnc_base_url: str = ""
+    serial_base_url: str = ""
+    # Seconds a console token stays valid (it is good for one connection).
+    token_ttl: int = Field(600, gt=0)
+    # Host names a browser's Origin may name besides the proxy's own.
+    allowed_origins: list[str] = Field(default_factory=list)
+    # Where scripts/novnc.sh put noVNC (empty: "novnc" in the data directory).
+    novnc_dir: str = ""
 
 
 class QuotaSettings(_Section):
@@ -153,6 +198,7 @@ class Settings(_Section):
     identity: IdentitySettings = IdentitySettings()
     image: ImageSettings = ImageSettings()
     compute: ComputeSettings = ComputeSettings()
+    console: ConsoleSettings = ConsoleSettings()
     quota: QuotaSettings = QuotaSettings()
     log: LogSettings = LogSettings()
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from loom import context as ctxmod
+from loom import metrics
 from loom.bus.rpc import Bus, RPCServer
 from loom.config import ServiceSettings
 from loom.context import RequestContext
@@ -52,10 +53,11 @@ class Service:
         await self._first_report()
         await self.manager.start()
         await self.rpc.start()
-        self._tasks.append(self._loop("heartbeat", self.settings.report_interval, self.report_state))
+        self._tasks.append(self._loop("heartbeat", self.settings.report_interval, self._heartbeat))
         for spec, fn in self.manager.periodic_tasks():
             if self.manager.spacing(spec) > 0:  # a spacing of 0 turns the task off
                 self._tasks.append(self._periodic(spec, fn))
+        metrics.SERVICE_INFO.labels(self.manager.binary, self.host, self.manager.topic).set(1)
         LOG.info("%s started on topic %s", self.name, self.manager.topic)
 
     async def stop(self) -> None:
@@ -68,6 +70,7 @@ class Service:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.manager.stop()
+        metrics.SERVICE_INFO.labels(self.manager.binary, self.host, self.manager.topic).set(0)
         LOG.info("%s stopped", self.name)
 
     async def _first_report(self) -> None:
@@ -85,6 +88,15 @@ class Service:
 
     async def report_state(self) -> None:
         await self.registry.report(self._ctx, self.host, self.manager.binary, self.manager.topic)
+
+    async def _heartbeat(self) -> None:
+        await self.report_state()
+        # The queue depths ride on the heartbeat: a look at the broker every
+        # report_interval, never on a message's path.
+        for queue in self.rpc.queues:
+            depth = await self.bus.transport.queue_depth(queue)
+            if depth is not None:
+                metrics.QUEUE_DEPTH.labels(queue).set(depth)
 
     def _periodic(self, spec: PeriodicSpec, fn: Callable[[], Awaitable[Any]]) -> asyncio.Task[None]:
         spacing = self.manager.spacing(spec)

@@ -4,8 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/system-packages.sh python3-venv procps rabbitmq-server postgresql qemu-utils
+# The second line: the qemu driver and its test guest (scripts/build-test-guest.sh);
+# the third: the console proxy's browser test (headless Chromium) and noVNC from npm.
+./scripts/system-packages.sh python3-venv procps rabbitmq-server postgresql qemu-utils \
+  qemu-system-x86 linux-image-cloud-amd64 busybox-static syslinux syslinux-common mtools dosfstools fdisk cpio genisoimage \
+  chromium
+# npm from Debian only where no npm is installed (a nodejs from elsewhere
+# brings its own, and Debian's would conflict with it).
+command -v npm >/dev/null || ./scripts/system-packages.sh npm
 ./scripts/install.sh --test
+./scripts/novnc.sh >/dev/null
 ./scripts/services.sh start
 
 export LOOM_TEST_AMQP_URL=${LOOM_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}

@@ -72,11 +72,18 @@ def calls_of_optional_methods(driver: VirtDriver, spec: InstanceSpec) -> dict[st
         "resume": lambda: driver.resume(u),
         "snapshot": lambda: driver.snapshot(u),
         "resize": lambda: driver.resize(u, dataclasses.replace(spec, memory_mb=spec.memory_mb * 2)),
+        "prepare_migration": lambda: driver.prepare_migration(spec),
+        "migrate_disk_and_power_off": lambda: driver.migrate_disk_and_power_off(u, "elsewhere", spec),
+        "finish_migration": lambda: driver.finish_migration(spec, {}, True),
+        "confirm_migration": lambda: driver.confirm_migration(u),
+        "finish_revert_migration": lambda: driver.finish_revert_migration(spec, True),
         "rescue": lambda: driver.rescue(u),
         "unrescue": lambda: driver.unrescue(u),
         "pre_live_migration": lambda: driver.pre_live_migration(dataclasses.replace(spec, uuid=str(uuid.uuid4()))),
         "live_migration": lambda: driver.live_migration(u, "elsewhere", {}),
         "rollback_live_migration_at_destination": lambda: driver.rollback_live_migration_at_destination(u),
+        "live_migration_abort": lambda: driver.live_migration_abort(u),
+        "live_migration_force_complete": lambda: driver.live_migration_force_complete(u),
         "console_output": lambda: driver.console_output(u),
         "change_password": lambda: driver.change_password(u, "Contract-pa55word"),
         "trigger_crash_dump": lambda: driver.trigger_crash_dump(u),
@@ -84,6 +91,8 @@ def calls_of_optional_methods(driver: VirtDriver, spec: InstanceSpec) -> dict[st
         "detach_volume": lambda: driver.detach_volume(u, "/dev/vdb"),
         "attach_interface": lambda: driver.attach_interface(u, vif),
         "detach_interface": lambda: driver.detach_interface(u, vif_id),
+        "get_vnc_console": lambda: driver.get_vnc_console(u),
+        "get_serial_console": lambda: driver.get_serial_console(u),
     }
 
 
@@ -379,6 +388,46 @@ class DriverContract:
         await driver.resize(spec.uuid, dataclasses.replace(bigger, memory_mb=spec.memory_mb * 3))
         info = await driver.get_info(spec.uuid)
         assert (info.power_state, info.memory_mb) == (SHUTDOWN, spec.memory_mb * 3)
+        await driver.power_on(spec.uuid)
+        await self.exercise_cold_migration(driver, dataclasses.replace(bigger, memory_mb=spec.memory_mb * 3),
+                                           extras)
+
+    async def exercise_cold_migration(self, driver: VirtDriver, spec: InstanceSpec, extras: Extras) -> None:
+        """A move to the peer host and back (reverted), then confirmed: the
+        source keeps its stopped copy and its usage until then."""
+        peer = extras.peer_driver
+        if peer is None:
+            return
+        peer_host = (await peer.host_resources()).hostname
+        idle, busy = await peer.host_resources(), await driver.host_resources()
+        bigger = dataclasses.replace(spec, memory_mb=spec.memory_mb * 2)
+        with pytest.raises(InsufficientResources):
+            await peer.prepare_migration(dataclasses.replace(bigger, memory_mb=idle.memory_mb + 1))
+        await peer.prepare_migration(bigger)
+        with pytest.raises(errors.Invalid):
+            await driver.migrate_disk_and_power_off(spec.uuid, peer_host, dataclasses.replace(spec, root_gb=0))
+        disk_info = await driver.migrate_disk_and_power_off(spec.uuid, peer_host, bigger)
+        assert spec.uuid not in await driver.list_instances()
+        assert (await driver.host_resources()).memory_mb_used == busy.memory_mb_used
+        await peer.finish_migration(bigger, disk_info, True)
+        assert await power_state(peer, spec.uuid) == RUNNING
+        assert (await peer.host_resources()).memory_mb_used - idle.memory_mb_used == bigger.memory_mb
+        # Reverted: the destination's copy goes, the source's comes back.
+        await peer.destroy(spec.uuid)
+        await driver.finish_revert_migration(spec, False)
+        await driver.finish_revert_migration(spec, False)  # repeated: no error
+        info = await driver.get_info(spec.uuid)
+        assert (info.power_state, info.memory_mb) == (SHUTDOWN, spec.memory_mb)
+        # Again, confirmed this time: the source's copy and usage go.
+        disk_info = await driver.migrate_disk_and_power_off(spec.uuid, peer_host, bigger)
+        await peer.finish_migration(bigger, disk_info, False)
+        assert await power_state(peer, spec.uuid) == SHUTDOWN
+        await driver.confirm_migration(spec.uuid)
+        await driver.confirm_migration(spec.uuid)  # repeated: no error
+        assert (await driver.host_resources()).memory_mb_used == busy.memory_mb_used - spec.memory_mb
+        with pytest.raises(InstanceNotFound):
+            await driver.finish_revert_migration(spec, True)
+        await peer.destroy(spec.uuid)
 
     async def exercise_rescue(self, driver: VirtDriver, spec: InstanceSpec, extras: Extras) -> None:
         await driver.rescue(spec.uuid, extras.open_image)
@@ -469,3 +518,38 @@ class DriverContract:
         with pytest.raises(errors.NotFound):
             await driver.detach_interface(spec.uuid, vif["id"])
         assert await power_state(driver, spec.uuid) == RUNNING
+
+    async def exercise_vnc_console(self, driver: VirtDriver, spec: InstanceSpec, extras: Extras) -> None:
+        endpoint = await driver.get_vnc_console(spec.uuid)
+        assert endpoint.protocol == "vnc"
+        assert await read_from(endpoint, 12) == b"RFB 003.008\n"  # RFB's greeting, no authentication asked yet
+        await self._refused_when_stopped(driver, spec, driver.get_vnc_console)
+
+    async def exercise_serial_console(self, driver: VirtDriver, spec: InstanceSpec, extras: Extras) -> None:
+        endpoint = await driver.get_serial_console(spec.uuid)
+        assert endpoint.protocol == "serial"
+        await read_from(endpoint, 0)  # it takes a connection (what the guest prints is its own business)
+        if driver.capabilities.pause:
+            await driver.pause(spec.uuid)
+            assert (await driver.get_serial_console(spec.uuid)).protocol == "serial"  # paused: still there
+        await self._refused_when_stopped(driver, spec, driver.get_serial_console)
+
+    async def _refused_when_stopped(self, driver: VirtDriver, spec: InstanceSpec,
+                                    get: Callable[[str], Awaitable[Any]]) -> None:
+        await driver.power_off(spec.uuid)
+        with pytest.raises(InstanceInvalidState):
+            await get(spec.uuid)
+        with pytest.raises(InstanceNotFound):
+            await get(str(uuid.uuid4()))
+
+
+async def read_from(endpoint: Any, size: int) -> bytes:
+    """Connect to a console endpoint and read ``size`` bytes."""
+    if endpoint.path:
+        reader, writer = await asyncio.open_unix_connection(endpoint.path)
+    else:
+        reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
+    try:
+        return await asyncio.wait_for(reader.readexactly(size), 30)
+    finally:
+        writer.close()

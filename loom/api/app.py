@@ -8,10 +8,11 @@ from pathlib import Path
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 import loom
+from loom import metrics
 from loom.api import compute, identity, image, placement
 from loom.api.middleware import RequestIdMiddleware
 from loom.bus.rpc import Bus
@@ -63,9 +64,15 @@ def build_app(deps: ApiDeps) -> Starlette:
         return JSONResponse({"status": "ok" if ok else "failed", "checks": checks},
                             status_code=200 if ok else 503)
 
+    async def metrics_page(request: Request) -> Response:
+        # This worker's metrics; the process's other services' are here too.
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
     app = Starlette(routes=[
         Route("/", root),
         Route("/healthz", healthz),
+        Route("/metrics", metrics_page),
         Mount("/identity", app=identity.build(deps)),
         Mount("/image", app=image.build(deps)),
         Mount("/compute", app=compute.build(deps)),

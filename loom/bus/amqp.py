@@ -69,6 +69,9 @@ class AmqpTransport(Transport):
         self._publish: AbstractRobustChannel | None = None
         self._consume: AbstractRobustChannel | None = None
         self._reply: AbstractRobustChannel | None = None
+        # Opened on first use: a passive declaration that fails closes its
+        # channel, which must not be one that consumes or publishes.
+        self._stats: aio_pika.abc.AbstractChannel | None = None
         self._subscriptions: set[_AmqpSubscription] = set()
         self._fanout_exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
 
@@ -96,7 +99,7 @@ class AmqpTransport(Transport):
                 await self._connection.close()
             except _CONNECTION_ERRORS:
                 pass
-        self._connection = self._publish = self._consume = self._reply = None
+        self._connection = self._publish = self._consume = self._reply = self._stats = None
         self._fanout_exchanges.clear()
 
     def _channel(self, which: AbstractRobustChannel | None) -> AbstractRobustChannel:
@@ -167,6 +170,19 @@ class AmqpTransport(Transport):
                     ) from None
                 LOG.warning("bus connection lost during %s, retrying: %s", what, exc)
                 await asyncio.sleep(_RETRY_PAUSE)
+
+    async def queue_depth(self, queue: str) -> int | None:
+        if self._connection is None:
+            return None
+        try:
+            if self._stats is None or self._stats.is_closed:
+                self._stats = await self._connection.channel(publisher_confirms=False)
+            declared = await self._stats.declare_queue(queue, passive=True, timeout=self.send_timeout)
+            count = declared.declaration_result.message_count
+            return None if count is None else int(count)
+        except Exception as exc:
+            LOG.debug("could not read the depth of %s: %s", queue, exc)
+            return None
 
     async def subscribe(
         self, queue: str, handler: Handler, *, durable: bool = True, exclusive: bool = False

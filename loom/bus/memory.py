@@ -137,6 +137,10 @@ class MemoryTransport(Transport):
             q.next_consumer().deliver(q.backlog.popleft())  # type: ignore[union-attr]
         return consumer
 
+    async def queue_depth(self, queue: str) -> int | None:
+        q = self._broker.queues.get(queue)
+        return None if q is None else len(q.backlog)
+
     async def subscribe_fanout(self, topic: str, handler: Handler) -> Subscription:
         self._check()
         consumer = _Consumer(self, handler, None, topic)

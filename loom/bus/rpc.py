@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from loom import context as ctxmod
+from loom import metrics
 from loom.bus import serialize
 from loom.bus.transport import Subscription, Transport, transport_from_url
 from loom.config import BusSettings
@@ -142,10 +143,20 @@ class RPCClient:
     async def cast(self, ctx: RequestContext | None, method: str, **args: Any) -> None:
         """Send and return once the bus has the message; no reply."""
         body = serialize.dumps(self._message(ctx, method, args))
-        if self.fanout:
-            await self.bus.transport.fanout(self.topic, body)
-        else:
-            await self.bus.transport.send(self.queue, body)
+        started = time.perf_counter()
+        try:
+            if self.fanout:
+                await self.bus.transport.fanout(self.topic, body)
+            else:
+                await self.bus.transport.send(self.queue, body)
+        except BaseException as exc:
+            self._observe(method, "cast", exc, started)
+            raise
+        self._observe(method, "cast", None, started)
+
+    def _observe(self, method: str, kind: str, exc: BaseException | None, started: float) -> None:
+        metrics.RPC_CLIENT.labels(self.topic, method, kind, metrics.outcome(exc)).observe(
+            time.perf_counter() - started)
 
     async def call(self, ctx: RequestContext | None, method: str, **args: Any) -> Any:
         """Send and wait for the reply; a remote error is raised here."""
@@ -158,19 +169,26 @@ class RPCClient:
         body = serialize.dumps(msg)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.bus._pending[msg_id] = fut
+        started = time.perf_counter()
+        error: BaseException | None = None
         try:
             # A call is worth nothing once its caller has timed out, so it
             # need not be written to disk by the broker.
             await self.bus.transport.send(self.queue, body, persistent=False)
             return await asyncio.wait_for(fut, self.timeout)
         except TimeoutError:
-            raise MessagingTimeout(
+            error = MessagingTimeout(
                 f"timed out after {self.timeout:g}s waiting for a reply to "
                 f"{method} on {self.queue}",
                 topic=self.queue, method=method, timeout=self.timeout,
-            ) from None
+            )
+            raise error from None
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             self.bus._pending.pop(msg_id, None)
+            self._observe(method, "call", error, started)
 
 
 class _Params:
@@ -210,10 +228,16 @@ class RPCServer:
         self._idle = asyncio.Event()
         self._idle.set()
         self.handled = 0
+        metrics.watch_rpc_server(self)
 
     @property
     def inflight(self) -> int:
         return len(self._inflight)
+
+    @property
+    def queues(self) -> tuple[str, str]:
+        """The queues this server consumes from (the fanout's are private)."""
+        return self.topic, f"{self.topic}.{self.host}"
 
     async def start(self) -> None:
         t = self.bus.transport
@@ -255,10 +279,12 @@ class RPCServer:
         method = msg.get("method", "")
         reply_to = msg.get("reply_to")
         started = time.perf_counter()
+        error: Exception | None = None
         try:
             result = await self._invoke(ctx, method, msg.get("args") or {})
             reply: dict[str, Any] = {"result": result}
         except Exception as exc:
+            error = exc
             if isinstance(exc, LoomError):
                 LOG.info("%s on %s raised %s: %s", method, self.topic, type(exc).__name__, exc)
             else:
@@ -266,7 +292,11 @@ class RPCServer:
             reply = {"error": serialize.error_to_dict(exc)}
         finally:
             ctxmod.unbind(token)
-        LOG.debug("%s handled in %.1f ms", method, (time.perf_counter() - started) * 1000)
+        elapsed = time.perf_counter() - started
+        # Unknown methods are not labels: whoever sends them chooses their names.
+        label = method if method in self._methods else "<unknown>"
+        metrics.RPC_SERVER.labels(self.topic, label, metrics.outcome(error)).observe(elapsed)
+        LOG.debug("%s handled in %.1f ms", method, elapsed * 1000)
         if reply_to:
             reply["msg_id"] = msg.get("msg_id")
             try:

@@ -81,6 +81,11 @@ class Transport(abc.ABC):
     async def subscribe_fanout(self, topic: str, handler: Handler) -> Subscription:
         """Receive a copy of every message fanned out to ``topic`` from now on."""
 
+    async def queue_depth(self, queue: str) -> int | None:
+        """Messages waiting in ``queue`` for a consumer, for the metrics;
+        None where the transport cannot say. MUST NOT raise."""
+        return None
+
 
 def transport_from_url(url: str, *, send_timeout: float = 30.0, prefetch: int = 64) -> Transport:
     """Choose the transport by the URL's scheme."""

@@ -11,29 +11,36 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
 
+from loom import metrics
 from loom.api.app import ApiDeps, build_app, make_deps
 from loom.bus.rpc import Bus
 from loom.conductor.manager import ConductorManager
 from loom.conductor.rpcapi import ConductorServiceRegistry
 from loom.config import Settings
+from loom.console.proxy import ConsoleProxy
 from loom.db import migrate
 from loom.db.engine import Database
 from loom.db.registry import DbServiceRegistry
 from loom.errors import Invalid
 from loom.identity.bootstrap import Credentials, bootstrap
+from loom.image.client import ImageClient, LocalImageClient
+from loom.image.service import ImageService
 from loom.manager import Manager
 from loom.objects import defaults
 from loom.scheduler.manager import SchedulerManager
 from loom.service import Service, ServiceRegistry
+from loom.virt.driver import VirtDriver
 
 LOG = logging.getLogger(__name__)
 
-ROLES = ("conductor", "scheduler", "compute", "api")
+ROLES = ("conductor", "scheduler", "compute", "api", "console")
 # Roles that must not open the database (a compromised host must not reach it).
 NO_DATABASE = frozenset({"compute"})
 
@@ -51,6 +58,19 @@ class _ApiServer(uvicorn.Server):
         yield
 
 
+def _qemu_driver(s: Settings) -> VirtDriver:
+    from loom.virt.qemu import QemuDriver, QemuOptions
+
+    c = s.compute
+    fallback = c.qemu_fallback_image
+    if not fallback and (s.data_dir / "guest" / "loom-test-guest.qcow2").is_file():
+        fallback = str(s.data_dir / "guest" / "loom-test-guest.qcow2")
+    options = QemuOptions(accelerator=c.qemu_accelerator, vnc=c.qemu_vnc, console_bytes=c.qemu_console_bytes,
+                          soft_reboot_timeout=c.qemu_soft_reboot_timeout, fallback_image=fallback,
+                          user_network=c.qemu_user_network)
+    return QemuDriver(Path(c.qemu_state_dir) if c.qemu_state_dir else s.data_dir / "qemu", options)
+
+
 @dataclass
 class Runner:
     settings: Settings
@@ -66,6 +86,12 @@ class Runner:
     api: _ApiServer | None = None
     api_deps: ApiDeps | None = None
     _api_task: asyncio.Task[None] | None = None
+    # A listening socket the API serves on instead of binding its own (the
+    # API's worker processes share one).
+    api_socket: socket.socket | None = None
+    metrics_server: metrics.MetricsServer | None = None
+    console_proxy: ConsoleProxy | None = None
+    _metrics_task: asyncio.Task[None] | None = None
 
     @property
     def api_url(self) -> str | None:
@@ -78,6 +104,7 @@ class Runner:
         s = self.settings
         if any(role not in NO_DATABASE for role in self.roles):
             self.db = Database(s.database_url, pool_size=s.database.pool_size, echo=s.database.echo)
+            metrics.watch_pool(self.db.engine.sync_engine)
             if self.migrate_database:
                 await migrate.upgrade(self.db)
             if self.bootstrap:
@@ -86,9 +113,12 @@ class Runner:
         self.bus = Bus.from_settings(s.bus)
         await self.bus.start()
         try:
+            self._start_metrics()
             for role in self.roles:
                 if role == "api":
                     await self._start_api()
+                elif role == "console":
+                    await self._start_console_proxy()
                 elif role == "compute":
                     for host in self.compute_hosts or _hosts(s):
                         await self._start_service(self._compute_manager(host))
@@ -114,10 +144,26 @@ class Runner:
 
         assert self.bus is not None
         c = self.settings.compute
-        state = self.settings.data_dir / "fake-hosts" / host if c.fake_persist else None
-        driver = FakeDriver(host=host, vcpus=c.fake_vcpus, memory_mb=c.fake_memory_mb, disk_gb=c.fake_disk_gb,
-                            spawn_delay=c.fake_spawn_delay, state_path=state)
-        return ComputeManager(host, driver, self.bus, c)
+        driver: VirtDriver
+        if c.driver == "qemu":
+            driver = _qemu_driver(self.settings)
+        elif c.driver == "fake":
+            state = self.settings.data_dir / "fake-hosts" / host if c.fake_persist else None
+            driver = FakeDriver(host=host, vcpus=c.fake_vcpus, memory_mb=c.fake_memory_mb, disk_gb=c.fake_disk_gb,
+                                spawn_delay=c.fake_spawn_delay, state_path=state)
+        else:
+            raise Invalid(f"unknown compute driver {c.driver!r}: expected fake or qemu")
+        return ComputeManager(host, driver, self.bus, c, images=self._image_client())
+
+    def _image_client(self) -> ImageClient | None:
+        """How compute hosts reach images: in process where this process has
+        the database. A compute-only process has none yet: HttpImageClient
+        fits, once compute hosts are given the image endpoint and a service
+        credential to get tokens with; until then snapshots and shelving
+        fail there with a clear error."""
+        if self.db is None:
+            return None
+        return LocalImageClient(ImageService(self.settings, self.db))
 
     def _registry(self, manager: Manager) -> ServiceRegistry:
         assert self.bus is not None
@@ -132,8 +178,32 @@ class Runner:
         await service.start()
         self.services.append(service)
 
+    def _start_metrics(self) -> None:
+        s = self.settings.service
+        if s.metrics_port:
+            self.metrics_server = metrics.serve(s.metrics_host, s.metrics_port)
+        if self.db is not None:
+            from loom.metrics import instances
+
+            self._metrics_task = asyncio.create_task(instances.refresh_forever(self.db, s.metrics_interval),
+                                                     name="metrics")
+
+    async def _start_console_proxy(self) -> None:
+        assert self.db is not None
+        self.console_proxy = ConsoleProxy(self.settings, self.db)
+        await self.console_proxy.start()
+        if self.settings.console.port == 0:  # the console URLs handed out name the port chosen
+            self.settings = self.settings.replace(**{"console.port": self.console_proxy.port})
+
     async def _start_api(self) -> None:
         assert self.db is not None and self.bus is not None
+        # The proxy comes with the API, but not with each of several API workers (one port).
+        if self.settings.console.with_api and self.api_socket is None and "console" not in self.roles:
+            try:
+                await self._start_console_proxy()
+            except Invalid as exc:  # the cloud still runs; only its consoles do not
+                LOG.error("%s: remote consoles will not work (choose another console.port)", exc.message)
+                self.console_proxy = None
         self.api_deps = make_deps(self.settings, self.db, self.bus)
         await self.api_deps.identity.start()
         await self.api_deps.images.start()
@@ -143,7 +213,8 @@ class Runner:
             log_config=None, access_log=False, lifespan="off", server_header=False,
         )
         self.api = _ApiServer(config)
-        self._api_task = asyncio.create_task(self.api.serve(), name="api")
+        sockets = [self.api_socket] if self.api_socket is not None else None
+        self._api_task = asyncio.create_task(self.api.serve(sockets), name="api")
         while not self.api.started:
             if self._api_task.done():
                 with contextlib.suppress(SystemExit):
@@ -158,6 +229,9 @@ class Runner:
             with contextlib.suppress(Exception):
                 await self._api_task
             self.api = self._api_task = None
+        if self.console_proxy is not None:
+            await self.console_proxy.stop()
+            self.console_proxy = None
         if self.api_deps is not None:
             await self.api_deps.images.stop()
             await self.api_deps.identity.stop()
@@ -168,6 +242,14 @@ class Runner:
             except Exception:
                 LOG.exception("stopping %s failed", service.name)
         self.services.clear()
+        if self._metrics_task is not None:
+            self._metrics_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._metrics_task
+            self._metrics_task = None
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+            self.metrics_server = None
         if self.bus is not None:
             await self.bus.close()
             self.bus = None

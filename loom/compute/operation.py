@@ -9,11 +9,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from loom.compute.recover import VM_STATE_OF, power_state
+from loom.compute.faults import power_state_or_nostate
+from loom.compute.recover import VM_STATE_OF
 from loom.context import RequestContext
 from loom.errors import LoomError
 from loom.timeutils import utcnow
-from loom.virt.driver import PowerState
 
 LOG = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ async def perform(
     except Exception as exc:
         reason = exc.message if isinstance(exc, LoomError) else f"{type(exc).__name__}: {exc}"
         LOG.warning("%s of instance %s failed on %s: %s", name, uuid, compute.host, reason)
-        state = await _power_state(compute, uuid)
+        state = await power_state_or_nostate(compute, uuid)
         await compute.conductor.instance_update(
             ctx,
             uuid,
@@ -49,7 +49,7 @@ async def perform(
             event_result="Error",
         )
         return False
-    state = await _power_state(compute, uuid)
+    state = await power_state_or_nostate(compute, uuid)
     if not await compute.conductor.instance_update(
         ctx,
         uuid,
@@ -61,12 +61,3 @@ async def perform(
     ):
         LOG.info("instance %s left %s while it was being done (deleted, or taken over)", uuid, task_state)
     return True
-
-
-async def _power_state(compute: Any, uuid: str) -> PowerState:
-    try:
-        return await power_state(compute, uuid)
-    except Exception:
-        # The hypervisor cannot say: the server must still leave its task state.
-        LOG.exception("reading the power state of %s failed", uuid)
-        return PowerState.NOSTATE

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from loom.compute import evacuate
 from loom.compute.build import EVENT as BUILD_EVENT
+from loom.compute.resize import recover as move_recover
 from loom.context import RequestContext
 from loom.timeutils import isotime, utcnow
 from loom.virt.driver import InstanceNotFound, PowerState
@@ -32,6 +34,8 @@ async def power_state(compute: Any, uuid: str) -> PowerState:
 
 async def recover_host(compute: Any) -> None:
     ctx = RequestContext.for_service(compute.binary)
+    # First, so that their guests are not taken for strays below.
+    await evacuate.destroy_evacuated(compute)
     known = await compute.conductor.instances_on_host(ctx, compute.host)
     for record in known:
         try:
@@ -63,9 +67,21 @@ async def _recover(compute: Any, record: dict[str, Any]) -> None:
         await compute.driver.destroy(uuid)
         await compute.conductor.instance_deleted(ctx, uuid, compute.host)
         return
+    if task in move_recover.TASKS and await move_recover.recover(compute, record):
+        return
+    if task == "migrating":
+        from loom.compute import live_migrate  # live migration builds on this module
+
+        if await live_migrate.recover(compute, record):
+            return
     state = await power_state(compute, uuid)
     if vm_state == "building":
         await _recover_build(compute, ctx, record, state)
+        return
+    if vm_state == "shelved_offloaded" and task == "spawning":
+        from loom.compute import shelve  # shelve builds on this module
+
+        await shelve.recover_unshelve(compute, ctx, uuid, state)
         return
     if task is None and (state != PowerState.NOSTATE or vm_state != "active"):
         return  # settled; the power sync takes care of drift

@@ -33,6 +33,16 @@ class ImageClient(abc.ABC):
         """Upload a queued image's data; returns the image, now active."""
 
     @abc.abstractmethod
+    async def update(self, ctx: RequestContext, image_id: str, **fields: Any) -> dict[str, Any]:
+        """Set core attributes or custom properties (the formats only while
+        queued: a snapshot's are known once the hypervisor has taken it)."""
+
+    @abc.abstractmethod
+    async def list_(self, ctx: RequestContext, **filters: str) -> list[dict[str, Any]]:
+        """The images the caller sees whose attributes or properties equal
+        ``filters``, newest first."""
+
+    @abc.abstractmethod
     async def delete(self, ctx: RequestContext, image_id: str) -> None:
         """Delete the image and its data."""
 
@@ -66,10 +76,40 @@ class LocalImageClient(ImageClient):
                                     settings=self.service.settings.image)
         return views.image(image)
 
+    async def update(self, ctx: RequestContext, image_id: str, **fields: Any) -> dict[str, Any]:
+        async with self.service.db.session.begin() as session:
+            image = await images.get(session, ctx, image_id, for_update=True)
+            if not images.may_change(ctx, image):
+                raise Forbidden("You are not permitted to modify this image.")
+            formats = {"disk_format", "container_format"} & set(fields)
+            if formats and image.status != "queued":
+                raise Forbidden(f"Attribute {sorted(formats)[0]} can be only replaced for a queued image.")
+            properties = dict(image.properties or {})
+            for key, value in fields.items():
+                if key in _SETTABLE:
+                    setattr(image, key, value)
+                elif key in views.CORE:
+                    raise Forbidden(f"Attribute '{key}' is read-only.")
+                else:
+                    properties[key] = value
+            image.properties = properties
+        return views.image(image)
+
+    async def list_(self, ctx: RequestContext, **filters: str) -> list[dict[str, Any]]:
+        async with self.service.db.session() as session:
+            page = await images.list_(session, ctx, dict(filters), [], [("created_at", "desc")], _LIST_ALL, None)
+        return [views.image(i) for i in page.images]
+
     async def delete(self, ctx: RequestContext, image_id: str) -> None:
         async with self.service.db.session.begin() as session:
             image = await images.delete(session, ctx, image_id)
         await self.service.store.delete(image.id)
+
+
+# Attributes an update may set; the others are the service's.
+_SETTABLE = ("name", "visibility", "protected", "os_hidden", "min_disk", "min_ram", "disk_format",
+             "container_format")
+_LIST_ALL = 1 << 20
 
 
 _ERRORS: dict[int, type[LoomError]] = {400: Invalid, 401: Unauthorized, 403: Forbidden, 404: NotFound,
@@ -122,6 +162,25 @@ class HttpImageClient(ImageClient):
                                 headers={"Content-Type": "application/octet-stream"})
         self._raise(r)
         return await self.show(ctx, image_id)
+
+    async def update(self, ctx: RequestContext, image_id: str, **fields: Any) -> dict[str, Any]:
+        patch = [{"op": "add", "path": f"/{key}", "value": value} for key, value in fields.items()]
+        r = await self.http.patch(f"/images/{image_id}", json=patch,
+                                  headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+        self._raise(r)
+        return dict(r.json())
+
+    async def list_(self, ctx: RequestContext, **filters: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {**filters, "sort": "created_at:desc", "limit": 1000}
+        while True:
+            r = await self.http.get("/images", params=params)
+            self._raise(r)
+            page = r.json()
+            found += page["images"]
+            if not page.get("next") or not page["images"]:
+                return found
+            params["marker"] = page["images"][-1]["id"]
 
     async def delete(self, ctx: RequestContext, image_id: str) -> None:
         self._raise(await self.http.delete(f"/images/{image_id}"))

@@ -87,3 +87,24 @@ def to_dict(row: Migration) -> dict[str, Any]:
             "migration_type": row.migration_type, "status": row.status, "source_compute": row.source_compute,
             "source_node": row.source_node, "dest_compute": row.dest_compute, "dest_node": row.dest_node,
             "old_flavor_id": row.old_flavor_id, "new_flavor_id": row.new_flavor_id}
+
+
+# Statuses of a cold migration or resize that still holds the source's allocation.
+HOLDING = ("pre-migrating", "migrating", "post-migrating", "finished", "confirming", "reverting")
+
+
+async def holding(session: AsyncSession, instance_uuid: str) -> Migration | None:
+    """The instance's cold migration or resize under way (or waiting to be
+    confirmed), if any."""
+    found = await of_instance(session, instance_uuid, HOLDING)
+    return next((m for m in found if m.migration_type in ("migration", "resize")), None)
+
+
+def move_instance(row: Any) -> dict[str, Any]:
+    """What the hosts taking part in a move need to know of its instance."""
+    return {"uuid": row.uuid, "name": f"instance-{row.id:08x}", "hostname": row.hostname, "host": row.host,
+            "display_name": row.display_name, "flavor": row.flavor, "old_flavor": row.old_flavor,
+            "new_flavor": row.new_flavor, "image_ref": row.image_ref, "key_data": row.key_data,
+            "user_data": row.user_data, "metadata": dict(row.metadata_ or {}), "project_id": row.project_id,
+            "user_id": row.user_id, "config_drive": row.config_drive, "vm_state": row.vm_state,
+            "power_state": row.power_state, "old_vm_state": (row.system_metadata or {}).get("old_vm_state")}

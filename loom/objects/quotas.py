@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.config import QuotaSettings
@@ -247,15 +247,20 @@ async def project_exists(session: AsyncSession, project_id: str) -> bool:
 
 
 async def count_instances(session: AsyncSession, project_id: str, user_id: str | None = None) -> dict[str, int]:
-    """instances, cores and ram of the project's (or one user's) live instances."""
-    query = select(Instance.flavor).where(Instance.project_id == project_id, Instance.deleted.is_(False))
+    """instances, cores and ram of the project's (or one user's) live
+    instances; one in the middle of a resize counts the bigger of its
+    flavors (it may end with either). A soft-deleted server counts only
+    while it is being restored, as Nova frees its quota until then."""
+    query = select(Instance.flavor, Instance.old_flavor, Instance.new_flavor).where(
+        Instance.project_id == project_id, Instance.deleted.is_(False),
+        or_(Instance.vm_state != "soft-delete", Instance.task_state.is_not(None)))
     if user_id:
         query = query.where(Instance.user_id == user_id)
-    flavors = list(await session.scalars(query))
+    rows = [[f for f in row if f] for row in await session.execute(query)]
     return {
-        "instances": len(flavors),
-        "cores": sum(int(f["vcpus"]) for f in flavors),
-        "ram": sum(int(f["memory_mb"]) for f in flavors),
+        "instances": len(rows),
+        "cores": sum(max(int(f["vcpus"]) for f in row) for row in rows),
+        "ram": sum(max(int(f["memory_mb"]) for f in row) for row in rows),
     }
 
 

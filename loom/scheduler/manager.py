@@ -3,15 +3,18 @@ placement. Several may run at once; placement's claims keep them honest."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from loom import metrics
 from loom.bus.rpc import expose
 from loom.context import RequestContext
 from loom.db.engine import Database
 from loom.manager import Manager
-from loom.scheduler import select
+from loom.scheduler import host_check, select
 from loom.scheduler.context import InstanceHosts, SchedulingContext
+from loom.scheduler.errors import NoValidHost
 from loom.scheduler.host_info import DbHostInfo
 from loom.scheduler.hosts import DEFAULT_AVAILABILITY_ZONE, HostInfoSource, PlacementInstanceHosts
 from loom.scheduler.options import DEFAULT_FILTERS, DEFAULT_WEIGHERS, SchedulerOptions
@@ -43,7 +46,20 @@ class SchedulerManager(Manager):
     @expose
     async def select_destinations(self, ctx: RequestContext, spec: dict[str, Any], instance_uuids: list[str],
                                   return_alternates: bool = True) -> list[list[dict[str, Any]]]:
-        found = await select.select_destinations(self.db, RequestSpec.from_dict(spec), instance_uuids,
-                                                 return_alternates=return_alternates,
-                                                 context=self.context.for_request(ctx))
+        started = time.perf_counter()
+        try:
+            found = await select.select_destinations(self.db, RequestSpec.from_dict(spec), instance_uuids,
+                                                     return_alternates=return_alternates,
+                                                     context=self.context.for_request(ctx))
+        except BaseException as exc:
+            if isinstance(exc, NoValidHost):
+                metrics.SCHEDULER_NO_VALID_HOST.labels(exc.details.get("reason") or "unknown").inc()
+            metrics.child(metrics.SCHEDULER_SELECT, (metrics.outcome(exc),)).observe(time.perf_counter() - started)
+            raise
+        metrics.child(metrics.SCHEDULER_SELECT, ("ok",)).observe(time.perf_counter() - started)
         return [[s.to_dict() for s in choices] for choices in found]
+
+    @expose
+    async def check_host(self, ctx: RequestContext, spec: dict[str, Any], host: str, node: str | None = None) -> None:
+        await host_check.check_host(self.db, RequestSpec.from_dict(spec), host, node,
+                                    context=self.context.for_request(ctx))

@@ -41,6 +41,9 @@ class RequestSpec:
     ignore_hosts: list[str] = field(default_factory=list)
     force_hosts: list[str] = field(default_factory=list)
     force_nodes: list[str] = field(default_factory=list)
+    # A move to a host the caller named (Nova's requested_destination): only
+    # that host is considered, and unlike a forced host it must pass the filters.
+    requested_host: str | None = None
     # Booted from a volume: the flavor's root disk is not taken from the host.
     is_bfv: bool = False
 

@@ -31,3 +31,8 @@ class SchedulerAPI:
         found = await self.client.call(ctx, "select_destinations", spec=spec.to_dict(),
                                        instance_uuids=list(instance_uuids), return_alternates=return_alternates)
         return [[Selection.from_dict(s) for s in choices] for choices in found]
+
+    async def check_host(self, ctx: RequestContext, spec: RequestSpec, host: str, node: str | None = None) -> None:
+        """Raise ``NoValidHost`` unless ``host`` passes the filters that run
+        on a rebuild (the image ones) for ``spec``; claims nothing."""
+        await self.client.call(ctx, "check_host", spec=spec.to_dict(), host=host, node=node)

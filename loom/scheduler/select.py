@@ -31,7 +31,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 
-from loom import placement
+from loom import metrics, placement
 from loom.db.engine import Database
 from loom.errors import Invalid
 from loom.placement import Candidate
@@ -70,10 +70,12 @@ async def select_destinations(db: Database, spec: RequestSpec, instance_uuids: S
     async with db.session() as session:
         found = await placement.candidates(session, request)
     if not found:
+        metrics.SCHEDULER_HOSTS.observe(0)
         raise NoValidHost(f"{NO_VALID_HOST} No host has room for {describe(request)}.", reason="no_room")
     hosts, skipped = await host_states(db, found, info_source=context.host_info,
                                        service_down_time=opts.service_down_time,
                                        default_availability_zone=opts.default_availability_zone)
+    metrics.SCHEDULER_HOSTS.observe(len(hosts))
     if not hosts:
         raise NoValidHost(f"{NO_VALID_HOST} Resource providers with room ({', '.join(skipped)}) have no "
                           f"compute service.", reason="no_compute_service")
@@ -96,6 +98,11 @@ def _ignore_and_force(hosts: list[HostState], spec: RequestSpec) -> list[HostSta
         if not hosts:
             raise NoValidHost(f"{NO_VALID_HOST} All {start} host(s) with room are among the ignored hosts "
                               f"{sorted(ignored)}.", reason="ignored")
+    if spec.requested_host:
+        hosts = [h for h in hosts if h.host == spec.requested_host]
+        if not hosts:
+            raise NoValidHost(f"{NO_VALID_HOST} The requested host {spec.requested_host} is not among the {start} "
+                              "host(s) with room and a compute service.", reason="requested")
     if spec.force_hosts or spec.force_nodes:
         forced_hosts = {h.lower() for h in spec.force_hosts}
         forced_nodes = {n.lower() for n in spec.force_nodes}

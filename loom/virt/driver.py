@@ -18,7 +18,7 @@ import abc
 import asyncio
 import enum
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, NoReturn
 
@@ -52,6 +52,8 @@ class Capabilities:
     trigger_crash_dump: bool = False
     attach_volume: bool = False
     attach_interface: bool = False
+    vnc_console: bool = False
+    serial_console: bool = False
 
     @classmethod
     def every(cls) -> Capabilities:
@@ -70,14 +72,18 @@ CAPABILITY_METHODS: dict[str, tuple[str, ...]] = {
     "pause": ("pause", "unpause"),
     "suspend": ("suspend", "resume"),
     "snapshot": ("snapshot",),
-    "resize": ("resize",),
+    "resize": ("resize", "prepare_migration", "migrate_disk_and_power_off", "finish_migration",
+               "confirm_migration", "finish_revert_migration"),
     "rescue": ("rescue", "unrescue"),
-    "live_migration": ("pre_live_migration", "live_migration", "rollback_live_migration_at_destination"),
+    "live_migration": ("pre_live_migration", "live_migration", "rollback_live_migration_at_destination",
+                       "live_migration_abort", "live_migration_force_complete"),
     "console_output": ("console_output",),
     "change_password": ("change_password",),
     "trigger_crash_dump": ("trigger_crash_dump",),
     "attach_volume": ("attach_volume", "detach_volume"),
     "attach_interface": ("attach_interface", "detach_interface"),
+    "vnc_console": ("get_vnc_console",),
+    "serial_console": ("get_serial_console",),
 }
 
 _R, _P, _S, _C, _Z = (PowerState.RUNNING, PowerState.PAUSED, PowerState.SHUTDOWN, PowerState.CRASHED,
@@ -99,6 +105,8 @@ ALLOWED_STATES: dict[str, frozenset[PowerState]] = {
     "live_migration": frozenset({_R, _P}),
     "change_password": frozenset({_R}),
     "trigger_crash_dump": frozenset({_R}),
+    "vnc_console": frozenset({_R, _P}),
+    "serial_console": frozenset({_R, _P}),
 }
 
 
@@ -122,12 +130,21 @@ class InstanceInvalidState(errors.BadState):
     """The instance's state does not allow this operation."""
 
 
+class LiveMigrationAborted(DriverError):
+    """live_migration_abort stopped the live migration; the guest stayed."""
+
+
 class InsufficientResources(errors.NoResources):
     """The host lacks the memory or disk the instance needs."""
 
 
 class NotSupported(errors.Conflict):
     """The driver does not support this operation."""
+
+
+class ConsoleUnavailable(errors.Invalid):
+    """The driver supports this console type but this guest has none (the
+    host's settings turned it off, say)."""
 
 
 def check_power_state(operation: str, uuid: str, state: PowerState) -> None:
@@ -169,6 +186,35 @@ class InstanceSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InstanceSpec:
         return cls(**{k: v for k, v in data.items() if k in {f.name for f in fields(cls)}})
+
+
+@dataclass
+class MigrationProgress:
+    """How far a live migration has got, in bytes (disk only when the
+    disks are copied too)."""
+
+    memory_total: int
+    memory_processed: int
+    memory_remaining: int
+    disk_total: int = 0
+    disk_processed: int = 0
+    disk_remaining: int = 0
+
+
+# Called by live_migration as the copy progresses.
+ProgressCallback = Callable[[MigrationProgress], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsoleEndpoint:
+    """Where a guest's console listens on its host, for the console proxy:
+    a unix socket ``path``, else ``host``:``port``. ``protocol`` is what
+    flows there: "vnc" (RFB) or "serial" (the serial port's raw bytes)."""
+
+    protocol: str
+    path: str = ""
+    host: str = ""
+    port: int = 0
 
 
 @dataclass
@@ -342,6 +388,40 @@ class VirtDriver(abc.ABC):
         state. The root disk cannot shrink (Invalid); growth must fit."""
         self._unsupported("resize")
 
+    # Cold migration and resize between hosts (or on one host): the source
+    # keeps its copy of the guest, stopped and holding its resources, until
+    # the move is confirmed (confirm_migration) or reverted.
+
+    async def prepare_migration(self, spec: InstanceSpec) -> None:
+        """On the destination, before a move: MUST raise InsufficientResources
+        unless the instance (``spec``: its new size) fits beside everything
+        here, a source copy on this same host included. Reserves nothing."""
+        self._unsupported("resize")
+
+    async def migrate_disk_and_power_off(self, uuid: str, dest_host: str, spec: InstanceSpec) -> dict[str, Any]:
+        """On the source: stop the guest and hand its disk to ``dest_host``;
+        the disk_info that finish_migration there takes. The guest is then no
+        longer listed here but its copy stays, with its resources, until
+        confirm_migration or finish_revert_migration. The root disk cannot
+        shrink (Invalid)."""
+        self._unsupported("resize")
+
+    async def finish_migration(self, spec: InstanceSpec, disk_info: dict[str, Any], power_on: bool) -> None:
+        """On the destination: make the guest from the handed-over disk with
+        ``spec``'s size, started if ``power_on``, else SHUTDOWN."""
+        self._unsupported("resize")
+
+    async def confirm_migration(self, uuid: str) -> None:
+        """On the source: delete the copy kept since migrate_disk_and_power_off.
+        Not an error if there is none (confirmations are retried)."""
+        self._unsupported("resize")
+
+    async def finish_revert_migration(self, spec: InstanceSpec, power_on: bool) -> None:
+        """On the source, once the destination's guest is destroyed: bring the
+        kept copy back with ``spec`` (its old size), started if ``power_on``.
+        Repeating it on a guest already back is not an error."""
+        self._unsupported("resize")
+
     async def rescue(self, uuid: str, open_image: ImageSource | None = None) -> None:
         """Boot a rescue system (``open_image``, else the instance's own
         image) with the instance's disks attached; ends RUNNING."""
@@ -382,14 +462,39 @@ class VirtDriver(abc.ABC):
         return the migrate data the source passes to live_migration."""
         self._unsupported("live_migration")
 
-    async def live_migration(self, uuid: str, dest_host: str, migrate_data: dict[str, Any]) -> None:
+    async def live_migration(self, uuid: str, dest_host: str, migrate_data: dict[str, Any],
+                             progress: ProgressCallback | None = None) -> None:
         """On the source: move the running instance to ``dest_host``. When it
-        returns the instance runs there and is gone from here."""
+        returns the instance runs there and is gone from here. ``progress``
+        is awaited as the copy advances. MUST raise LiveMigrationAborted
+        (the instance still here, as it was) if live_migration_abort
+        stopped it."""
+        self._unsupported("live_migration")
+
+    async def live_migration_abort(self, uuid: str) -> None:
+        """On the source: stop the live migration of ``uuid`` under way, if
+        any (live_migration then raises LiveMigrationAborted)."""
+        self._unsupported("live_migration")
+
+    async def live_migration_force_complete(self, uuid: str) -> None:
+        """On the source: make the live migration of ``uuid`` under way
+        finish now (a real hypervisor pauses the guest for the last copy)."""
         self._unsupported("live_migration")
 
     async def rollback_live_migration_at_destination(self, uuid: str) -> None:
         """On the destination: release what pre_live_migration claimed."""
         self._unsupported("live_migration")
+
+    async def get_vnc_console(self, uuid: str) -> ConsoleEndpoint:
+        """Where the guest's display speaks RFB (RUNNING or PAUSED only),
+        without authentication: only the console proxy may reach it."""
+        self._unsupported("vnc_console")
+
+    async def get_serial_console(self, uuid: str) -> ConsoleEndpoint:
+        """Where the guest's first serial port is a byte stream both ways
+        (RUNNING or PAUSED only). A client connected there may hold it while
+        the serial log goes on being written."""
+        self._unsupported("serial_console")
 
     def _unsupported(self, capability: str) -> NoReturn:
         self.check_capability(capability)

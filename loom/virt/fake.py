@@ -16,17 +16,36 @@ Its knobs are constructor arguments, so many fake hosts live in one process:
 - ``fail_spawn``: injected spawn failures (SpawnFailed, "injected failure"):
   an int fails the next N spawns, True fails every one, a predicate on the
   InstanceSpec fails those it accepts. A public attribute: change it any time.
+- ``live_migration_time``: seconds a live migration's copy takes (progress is
+  reported along the way, so it can be watched, aborted or forced to end).
+  A public attribute.
 - ``state_path``: a directory the guests are kept in (one small JSON file
   each, written when the guest changes), so that a new FakeDriver for the
   host (a restarted compute service) finds them running.
 - ``host``: the host it will serve, if known when it is made; init_host
   must then name the same one.
+- ``fail_operations``: names of operations to fail (DriverError, "injected
+  failure") where a hypervisor would: ``prepare_migration``,
+  ``migrate_disk_and_power_off`` (after the guest stopped),
+  ``finish_migration`` (after the disk arrived, before the guest starts),
+  ``confirm_migration``, ``finish_revert_migration`` (after the copy is
+  back, before it starts), ``live_migration`` (after the copy, before the
+  guest moves) and ``destroy``. A public set: change it any time.
 - ``hypervisor_hostname``: defaults to the host.
 - ``clock``: wall-clock seconds, from which uptime and CPU time derive.
 
+Consoles: a unix socket per guest and protocol, served on the driver's
+event loop from a temporary directory, so that the console proxy has
+something real to bridge to (``FakeConsoles``). The serial one sends the
+console log so far, then echoes what it receives, as a terminal does; the
+VNC one sends RFB's greeting (``RFB 003.008\\n``) and nothing more. A
+connection to a guest that is gone, or neither running nor paused, is
+closed at once.
+
 ``FakeDriver.hosts`` maps each initialised host to its driver (init_host
 registers it, cleanup removes it): how tests reach the fake of a host, and
-how live migration between fakes in one process hands a guest over.
+how live migration between fakes in one process hands a guest over. A cold
+migration hands the disk over by a handle in its disk_info.
 """
 
 from __future__ import annotations
@@ -37,7 +56,10 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
+import uuid as uuid_module
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +68,7 @@ from typing import Any, ClassVar
 from loom import errors
 from loom.virt.driver import (
     Capabilities,
+    ConsoleEndpoint,
     DriverError,
     HostResources,
     ImageSource,
@@ -55,7 +78,10 @@ from loom.virt.driver import (
     InstanceNotFound,
     InstanceSpec,
     InsufficientResources,
+    LiveMigrationAborted,
+    MigrationProgress,
     PowerState,
+    ProgressCallback,
     SpawnFailed,
     VirtDriver,
     check_power_state,
@@ -68,12 +94,15 @@ SNAPSHOT_SIZE = 64 << 10
 CHUNK_SIZE = 16 << 10
 CPU_LOAD = 0.05  # the share of each vCPU a running fake guest burns
 GIB = 1 << 30
+PROGRESS_INTERVAL = 0.1  # seconds between a live migration's progress reports
 
 SpawnFailure = int | bool | Callable[[InstanceSpec], bool] | None
 
 
 # In a state directory: the host whose guests it holds.
 HOST_FILE = "host"
+# In a state directory: the file name prefix of a kept source copy.
+KEPT_PREFIX = "kept-"
 
 
 @dataclass
@@ -145,16 +174,19 @@ class FakeDriver(VirtDriver):
 
     capabilities = Capabilities.every()
     hosts: ClassVar[dict[str, FakeDriver]] = {}
+    # Disks handed over by migrate_disk_and_power_off, by handle: a guest's state.
+    disks_in_flight: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, *, host: str | None = None, vcpus: int = 16, memory_mb: int = 32768, disk_gb: int = 500,
                  spawn_delay: float = 0.0, op_delay: float = 0.0, fail_spawn: SpawnFailure = None,
                  state_path: Path | None = None, hypervisor_hostname: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, live_migration_time: float = 0.0) -> None:
         if min(vcpus, memory_mb, disk_gb) <= 0:
             raise ValueError("a fake host needs some vcpus, memory and disk")
         self.vcpus, self.memory_mb, self.disk_gb = vcpus, memory_mb, disk_gb
         self.spawn_delay, self.op_delay = spawn_delay, op_delay
         self.fail_spawn = fail_spawn
+        self.live_migration_time = live_migration_time
         self.state_path = state_path
         self.hypervisor_hostname = hypervisor_hostname
         self.clock = clock
@@ -162,6 +194,14 @@ class FakeDriver(VirtDriver):
         self._initialised = False
         self._guests: dict[str, FakeGuest] = {}  # building ones too: they hold resources
         self._incoming: dict[str, InstanceSpec] = {}  # claimed by pre_live_migration
+        self._outgoing: dict[str, _Outgoing] = {}  # live migrations under way from here
+        # Source copies of moved guests, kept (and counted) until confirmed or reverted.
+        self._kept: dict[str, FakeGuest] = {}
+        self.fail_operations: set[str] = set()
+        # Images read once, by id (an active image's data never changes):
+        # as a real host caches its base images, later spawns do not read them.
+        self._images: dict[str, tuple[str | None, int]] = {}
+        self._consoles = FakeConsoles(self._console_lines)
 
     @classmethod
     def for_host(cls, host: str) -> FakeDriver:
@@ -182,17 +222,19 @@ class FakeDriver(VirtDriver):
             raise errors.BadState(f"this fake hypervisor runs host {self.host}, not {host}")
         if not self._initialised and self.state_path is not None:
             self._guests = await asyncio.to_thread(_load, self.state_path, host)
+            self._kept = await asyncio.to_thread(_load, self.state_path, host, KEPT_PREFIX)
             _claim_directory(self.state_path, host)
         self.host, self._initialised = host, True
         FakeDriver.hosts[host] = self
 
     async def cleanup(self) -> None:
+        await self._consoles.close()
         if self.host is not None and FakeDriver.hosts.get(self.host) is self:
             del FakeDriver.hosts[self.host]
 
     async def host_resources(self) -> HostResources:
         host = self._ready()
-        specs = [g.spec for g in self._guests.values()] + list(self._incoming.values())
+        specs = [g.spec for g in [*self._guests.values(), *self._kept.values()]] + list(self._incoming.values())
         return HostResources(
             hostname=host, vcpus=self.vcpus, memory_mb=self.memory_mb, local_gb=self.disk_gb,
             vcpus_used=sum(s.vcpus for s in specs), memory_mb_used=sum(s.memory_mb for s in specs),
@@ -223,7 +265,7 @@ class FakeDriver(VirtDriver):
         self._guests[spec.uuid] = guest  # it holds its resources while it builds
         try:
             async with guest.lock:
-                image = await _read_image(open_image, spec, limit_gb=spec.root_gb)
+                image = await self._image(open_image, spec)
                 await _sleep(self.spawn_delay)
                 if self._inject_failure(spec):
                     raise SpawnFailed(f"injected failure: spawning instance {spec.uuid} on host {self.host}",
@@ -239,7 +281,9 @@ class FakeDriver(VirtDriver):
         self._persist(spec.uuid)
 
     async def destroy(self, uuid: str) -> None:
+        """The guest only: a source copy kept by a move stays (see confirm_migration)."""
         self._ready()
+        self._inject("destroy", uuid)
         guest = self._guests.get(uuid)
         if guest is None:
             return
@@ -272,7 +316,7 @@ class FakeDriver(VirtDriver):
             if (spec.vcpus, spec.memory_mb, spec.disk_gb) != (guest.spec.vcpus, guest.spec.memory_mb,
                                                                 guest.spec.disk_gb):
                 raise errors.Invalid(f"rebuild of {spec.uuid} keeps its flavor; resize changes it")
-            image = await _read_image(open_image, spec, limit_gb=spec.root_gb)
+            image = await self._image(open_image, spec)
             if guest.power_state == PowerState.RUNNING:
                 guest.log("loom-fake-guest: rebuild: the system is going down")
             guest.spec = spec
@@ -303,6 +347,24 @@ class FakeDriver(VirtDriver):
             lines = lines[max(0, len(lines) - length):]
         return "".join(f"{line}\n" for line in lines)
 
+    async def get_vnc_console(self, uuid: str) -> ConsoleEndpoint:
+        return await self._console(uuid, "vnc")
+
+    async def get_serial_console(self, uuid: str) -> ConsoleEndpoint:
+        return await self._console(uuid, "serial")
+
+    async def _console(self, uuid: str, protocol: str) -> ConsoleEndpoint:
+        """A unix socket served here (loom.virt.fake_console)."""
+        self.check_capability(f"{protocol}_console")
+        check_power_state(f"{protocol}_console", uuid, self._guest(uuid).power_state)
+        return ConsoleEndpoint(protocol, path=await self._consoles.socket_for(uuid, protocol))
+
+    def _console_lines(self, uuid: str) -> list[str] | None:
+        guest = self._guests.get(uuid)
+        if guest is None or guest.building or guest.power_state not in (PowerState.RUNNING, PowerState.PAUSED):
+            return None
+        return guest.console
+
     async def snapshot(self, uuid: str) -> AsyncIterator[bytes]:
         async with self._operate(uuid, "snapshot", capability="snapshot", changes=False) as guest:
             _refuse_rescued(guest, "snapshot")
@@ -314,9 +376,7 @@ class FakeDriver(VirtDriver):
             _refuse_rescued(guest, "resize")
             if spec.uuid != uuid:
                 raise errors.Invalid(f"cannot resize instance {uuid} to the spec of {spec.uuid}")
-            if spec.root_gb < guest.spec.root_gb:
-                raise errors.Invalid(f"cannot resize instance {uuid}: its root disk cannot shrink "
-                                     f"from {guest.spec.root_gb} GB to {spec.root_gb} GB")
+            _refuse_shrinking(guest, spec)
             self._check_room(spec, replacing=uuid)
             guest.spec = spec
             if guest.power_state == PowerState.RUNNING:
@@ -383,26 +443,150 @@ class FakeDriver(VirtDriver):
         self._incoming[spec.uuid] = spec
         return {"host": host, "uri": f"fake://{host}"}
 
-    async def live_migration(self, uuid: str, dest_host: str, migrate_data: dict[str, Any]) -> None:
+    async def live_migration(self, uuid: str, dest_host: str, migrate_data: dict[str, Any],
+                             progress: ProgressCallback | None = None) -> None:
         async with self._operate(uuid, "live_migration", capability="live_migration") as guest:
             _refuse_rescued(guest, "live migrate")
             dest = FakeDriver.hosts.get(dest_host)
             if dest is None or dest is self:
                 raise DriverError(f"cannot live migrate instance {uuid} to {dest_host}: "
                                   "no other fake hypervisor in this process runs that host", instance=uuid)
-            if dest._incoming.pop(uuid, None) is None:
+            if uuid not in dest._incoming:
                 raise InstanceInvalidState(f"host {dest_host} is not prepared for instance {uuid}: "
                                            "call pre_live_migration there first", instance=uuid)
+            job = self._outgoing[uuid] = _Outgoing()
+            try:
+                await self._copy(guest.spec, bool(migrate_data.get("block_migration")), job, progress)
+            finally:
+                del self._outgoing[uuid]
+            self._inject("live_migration", uuid)
+            if dest._incoming.pop(uuid, None) is None:
+                raise InstanceInvalidState(f"host {dest_host} gave up waiting for instance {uuid}", instance=uuid)
             dest._guests[uuid] = dataclasses.replace(guest, lock=asyncio.Lock())
             del self._guests[uuid]
         dest._persist(uuid)
         self._persist(uuid)
 
+    async def _copy(self, spec: InstanceSpec, with_disks: bool, job: _Outgoing,
+                    progress: ProgressCallback | None) -> None:
+        """Copy memory (and disks) for ``live_migration_time`` seconds,
+        reporting progress, until done, aborted or forced to finish."""
+        memory, disk = spec.memory_mb << 20, (spec.disk_gb * GIB if with_disks else 0)
+        loop = asyncio.get_running_loop()
+        started, duration = loop.time(), self.live_migration_time
+        while True:
+            done = 1.0 if job.forced or duration <= 0 else min(1.0, (loop.time() - started) / duration)
+            if progress is not None:
+                moved_memory, moved_disk = int(memory * done), int(disk * done)
+                await progress(MigrationProgress(memory, moved_memory, memory - moved_memory,
+                                                 disk, moved_disk, disk - moved_disk))
+            if job.aborted:
+                raise LiveMigrationAborted(f"the live migration of instance {spec.uuid} was aborted",
+                                           instance=spec.uuid)
+            if done >= 1.0:
+                return
+            job.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(job.wake.wait(), min(PROGRESS_INTERVAL, duration))
+
+    async def live_migration_abort(self, uuid: str) -> None:
+        self._outgoing_job(uuid).aborted = True
+        self._outgoing_job(uuid).wake.set()
+
+    async def live_migration_force_complete(self, uuid: str) -> None:
+        self._outgoing_job(uuid).forced = True
+        self._outgoing_job(uuid).wake.set()
+
+    def _outgoing_job(self, uuid: str) -> _Outgoing:
+        self.check_capability("live_migration")
+        job = self._outgoing.get(uuid)
+        if job is None:
+            raise InstanceInvalidState(f"no live migration of instance {uuid} is under way on host {self.host}",
+                                       instance=uuid)
+        return job
+
     async def rollback_live_migration_at_destination(self, uuid: str) -> None:
         self.check_capability("live_migration")
         self._incoming.pop(uuid, None)
 
+    # Cold migration and resize.
+
+    async def prepare_migration(self, spec: InstanceSpec) -> None:
+        self.check_capability("resize")
+        self._ready()
+        self._inject("prepare_migration", spec.uuid)
+        self._check_room(spec)
+
+    async def migrate_disk_and_power_off(self, uuid: str, dest_host: str, spec: InstanceSpec) -> dict[str, Any]:
+        async with self._operate(uuid, "resize", capability="resize") as guest:
+            _refuse_rescued(guest, "migrate")
+            if spec.uuid != uuid:
+                raise errors.Invalid(f"cannot migrate instance {uuid} with the spec of {spec.uuid}")
+            _refuse_shrinking(guest, spec)
+            if dest_host not in FakeDriver.hosts:
+                raise DriverError(f"cannot migrate instance {uuid} to {dest_host}: no fake hypervisor in this "
+                                  "process runs that host", instance=uuid)
+            if guest.power_state == PowerState.RUNNING:
+                guest.log("loom-fake-guest: migration: the system is going down")
+            guest.set_power(PowerState.SHUTDOWN, self.clock())
+            if "migrate_disk_and_power_off" in self.fail_operations:
+                self._persist(uuid)  # the guest stopped; the copy of its disk failed
+                self._inject("migrate_disk_and_power_off", uuid)
+            handle = uuid_module.uuid4().hex
+            FakeDriver.disks_in_flight[handle] = guest.to_dict()
+            self._kept[uuid] = self._guests.pop(uuid)
+        return {"handle": handle, "source_host": self.host}
+
+    async def finish_migration(self, spec: InstanceSpec, disk_info: dict[str, Any], power_on: bool) -> None:
+        self.check_capability("resize")
+        host = self._ready()
+        if spec.uuid in self._guests:
+            raise InstanceExists(f"instance {spec.uuid} is already on host {host}", instance=spec.uuid)
+        handle = str(disk_info.get("handle"))
+        data = FakeDriver.disks_in_flight.get(handle)
+        if data is None:
+            raise DriverError(f"no disk of instance {spec.uuid} was handed over as {handle}", instance=spec.uuid)
+        self._check_room(spec)
+        await _sleep(self.op_delay)
+        guest = FakeGuest.from_dict({**data, "spec": dataclasses.asdict(spec)})
+        guest.set_power(PowerState.SHUTDOWN, self.clock())
+        self._guests[spec.uuid] = guest
+        del FakeDriver.disks_in_flight[handle]
+        self._persist(spec.uuid)
+        self._inject("finish_migration", spec.uuid)  # the disk arrived; the guest did not start
+        if power_on:
+            guest.boot(self.clock())
+            self._persist(spec.uuid)
+
+    async def confirm_migration(self, uuid: str) -> None:
+        self.check_capability("resize")
+        self._ready()
+        self._inject("confirm_migration", uuid)
+        if self._kept.pop(uuid, None) is not None:
+            self._persist(uuid)
+
+    async def finish_revert_migration(self, spec: InstanceSpec, power_on: bool) -> None:
+        self.check_capability("resize")
+        host = self._ready()
+        kept = self._kept.get(spec.uuid)
+        if kept is not None:
+            if spec.uuid in self._guests:
+                raise InstanceExists(f"instance {spec.uuid} still runs on host {host}: destroy that copy before "
+                                     "reverting to the kept one", instance=spec.uuid)
+            self._guests[spec.uuid] = self._kept.pop(spec.uuid)
+        guest = self._guest(spec.uuid)  # NotFound: neither kept nor already back
+        await _sleep(self.op_delay)
+        guest.spec = spec
+        self._persist(spec.uuid)
+        self._inject("finish_revert_migration", spec.uuid)  # back on its disk; it did not start
+        if power_on and guest.power_state != PowerState.RUNNING:
+            guest.boot(self.clock())
+            self._persist(spec.uuid)
+
     # Helpers.
+
+    async def _image(self, open_image: ImageSource | None, spec: InstanceSpec) -> tuple[str | None, int]:
+        return await _cached_image(self._images, open_image, spec)
 
     def _ready(self) -> str:
         if not self._initialised or self.host is None:
@@ -441,6 +625,7 @@ class FakeDriver(VirtDriver):
         """Refuse ``spec`` unless its memory and disk fit beside the other
         guests (building and incoming ones too)."""
         others = [g.spec for u, g in self._guests.items() if u != replacing]
+        others += [g.spec for g in self._kept.values()]
         others += [s for u, s in self._incoming.items() if u != replacing]
         free_mb = self.memory_mb - sum(s.memory_mb for s in others)
         free_gb = self.disk_gb - sum(s.disk_gb for s in others)
@@ -452,6 +637,11 @@ class FakeDriver(VirtDriver):
         if short:
             raise InsufficientResources(f"host {self.host} has no room for instance {spec.uuid}: it needs "
                                         + " and ".join(short), instance=spec.uuid, host=self.host)
+
+    def _inject(self, operation: str, uuid: str) -> None:
+        if operation in self.fail_operations:
+            raise DriverError(f"injected failure: {operation} of instance {uuid} on host {self.host}",
+                              instance=uuid, operation=operation)
 
     def _inject_failure(self, spec: InstanceSpec) -> bool:
         rule = self.fail_spawn
@@ -477,6 +667,20 @@ class FakeDriver(VirtDriver):
                 path.unlink(missing_ok=True)
             else:
                 _write_atomically(path, json.dumps(guest.to_dict(), sort_keys=True))
+            kept, kept_path = self._kept.get(uuid), self.state_path / f"{KEPT_PREFIX}{uuid}.json"
+            if kept is None:
+                kept_path.unlink(missing_ok=True)
+            else:
+                _write_atomically(kept_path, json.dumps(kept.to_dict(), sort_keys=True))
+
+
+@dataclass
+class _Outgoing:
+    """A live migration under way from this host."""
+
+    aborted: bool = False
+    forced: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _refuse_rescued(guest: FakeGuest, operation: str) -> None:
@@ -485,9 +689,30 @@ def _refuse_rescued(guest: FakeGuest, operation: str) -> None:
                                    instance=guest.spec.uuid)
 
 
+def _refuse_shrinking(guest: FakeGuest, spec: InstanceSpec) -> None:
+    if spec.root_gb < guest.spec.root_gb:
+        raise errors.Invalid(f"cannot resize instance {guest.spec.uuid}: its root disk cannot shrink "
+                             f"from {guest.spec.root_gb} GB to {spec.root_gb} GB")
+
+
 async def _sleep(seconds: float) -> None:
     if seconds > 0:
         await asyncio.sleep(seconds)
+
+
+async def _cached_image(cache: dict[str, tuple[str | None, int]], open_image: ImageSource | None,
+                        spec: InstanceSpec) -> tuple[str | None, int]:
+    """``_read_image`` for a spawn, once per image id; the size is checked
+    against each instance's root disk all the same."""
+    if open_image is None or not spec.image_id:
+        return await _read_image(open_image, spec, limit_gb=spec.root_gb)
+    if spec.image_id not in cache:
+        cache[spec.image_id] = await _read_image(open_image, spec, limit_gb=0)
+    digest, size = cache[spec.image_id]
+    if spec.root_gb and size > spec.root_gb * GIB:
+        raise SpawnFailed(f"image {spec.image_id} is larger than the {spec.root_gb} GB root disk "
+                          f"of instance {spec.uuid}", instance=spec.uuid)
+    return digest, size
 
 
 async def _read_image(open_image: ImageSource | None, spec: InstanceSpec, *,
@@ -525,14 +750,16 @@ async def _stream(data: bytes) -> AsyncIterator[bytes]:
         yield data[start:start + CHUNK_SIZE]
 
 
-def _load(path: Path, host: str) -> dict[str, FakeGuest]:
+def _load(path: Path, host: str, prefix: str = "") -> dict[str, FakeGuest]:
+    """The guests in ``path`` (or with ``prefix``, the kept source copies)."""
     if not path.is_dir():
         return {}
     owner = path / HOST_FILE
     if owner.exists() and owner.read_text(encoding="utf-8").strip() != host:
         raise errors.Invalid(f"{path} holds the guests of host {owner.read_text(encoding='utf-8').strip()}, "
                              f"not of {host}")
-    guests = (FakeGuest.from_dict(json.loads(f.read_text(encoding="utf-8"))) for f in sorted(path.glob("*.json")))
+    files = [f for f in sorted(path.glob(f"{prefix}*.json")) if f.name.startswith(KEPT_PREFIX) == bool(prefix)]
+    guests = (FakeGuest.from_dict(json.loads(f.read_text(encoding="utf-8"))) for f in files)
     return {guest.spec.uuid: guest for guest in guests}
 
 
@@ -545,3 +772,69 @@ def _write_atomically(path: Path, text: str) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
+
+
+RFB_GREETING = b"RFB 003.008\n"
+
+
+class FakeConsoles:
+    """The fake's console sockets (see the module doc)."""
+
+    def __init__(self, console_lines: Callable[[str], list[str] | None]) -> None:
+        # The guest's console lines, or None when its console is unavailable.
+        self._lines = console_lines
+        self._directory: Path | None = None
+        self._servers: dict[tuple[str, str], asyncio.AbstractServer] = {}
+
+    async def socket_for(self, uuid: str, protocol: str) -> str:
+        """The path of the guest's ``protocol`` socket, served from now on."""
+        if self._directory is None:
+            self._directory = Path(tempfile.mkdtemp(prefix="loom-fake-console-"))
+        path = self._directory / f"{uuid}.{protocol}"
+        if (uuid, protocol) not in self._servers:
+            serve = self._serve_serial if protocol == "serial" else self._serve_vnc
+            self._servers[uuid, protocol] = await asyncio.start_unix_server(
+                lambda r, w: serve(uuid, r, w), path=str(path))
+        return str(path)
+
+    async def close(self) -> None:
+        for server in self._servers.values():
+            server.close()
+        self._servers.clear()
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
+
+    async def _serve_serial(self, uuid: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async with _closing(writer):
+            lines = self._lines(uuid)
+            if lines is None:
+                return
+            writer.write("".join(f"{line}\r\n" for line in lines).encode())
+            await writer.drain()
+            while data := await reader.read(4096):
+                if self._lines(uuid) is None:
+                    return
+                writer.write(data)
+                await writer.drain()
+
+    async def _serve_vnc(self, uuid: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async with _closing(writer):
+            if self._lines(uuid) is None:
+                return
+            writer.write(RFB_GREETING)
+            await writer.drain()
+            while await reader.read(4096):
+                pass
+
+
+@contextlib.asynccontextmanager
+async def _closing(writer: asyncio.StreamWriter) -> AsyncIterator[None]:
+    try:
+        yield
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()

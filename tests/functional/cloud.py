@@ -84,7 +84,7 @@ def free_port() -> int:
 def running_cloud(tmp: Path, **overrides: Any) -> Iterator[Cloud]:
     settings = load_settings(environ={}, overrides={
         "data_dir": str(tmp), "bus.url": f"memory://{uuid.uuid4().hex}", "api.port": free_port(),
-        "service.host": "test-host", "identity.password_hash_rounds": 4,
+        "service.host": "test-host", "identity.password_hash_rounds": 4, "console.port": 0,
         # Tests that count images make their own; those that boot ask for it.
         "image.demo_image": False, **overrides,
     })

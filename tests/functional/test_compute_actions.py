@@ -6,25 +6,25 @@ cannot show: Nova's refusals, concurrent actions, driver failures."""
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from typing import Any
 
 import httpx
 import pytest
 
 from loom.compute import power
-from loom.compute.manager import ComputeManager
 from loom.virt.driver import DriverError
-from loom.virt.fake import FakeDriver
 from tests.functional.cloud import Cloud
 from tests.functional.compute_support import (
+    act,
+    act_at_once,
     admin_fixture,
     boot,
     cloud_fixture,
+    driver_of,
+    events,
     member_compute,
     member_fixture,
-    wait_status,
+    settled,
+    states,
 )
 from tests.functional.test_identity_support import Member
 
@@ -33,44 +33,6 @@ nova = admin_fixture()
 member = member_fixture()
 
 STOPPED, RUNNING, PAUSED, SUSPENDED = 4, 1, 3, 7
-
-
-def settled(nova: httpx.Client, server_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
-    """The server once it shows ``status`` and is in no task state."""
-    deadline = time.monotonic() + timeout
-    while True:
-        server = wait_status(nova, server_id, {status}, timeout)
-        if server["OS-EXT-STS:task_state"] is None:
-            return server
-        assert time.monotonic() < deadline, f"server stayed in {server['OS-EXT-STS:task_state']}"
-        time.sleep(0.05)
-
-
-def states(server: dict[str, Any]) -> tuple[str, str | None, int]:
-    return server["OS-EXT-STS:vm_state"], server["OS-EXT-STS:task_state"], server["OS-EXT-STS:power_state"]
-
-
-def act(client: httpx.Client, server_id: str, body: Any) -> httpx.Response:
-    return client.post(f"/servers/{server_id}/action", json=body)
-
-
-def driver_of(cloud: Cloud, nova: httpx.Client, server_id: str) -> FakeDriver:
-    host = nova.get(f"/servers/{server_id}").json()["server"]["OS-EXT-SRV-ATTR:host"]
-    driver = next(
-        s.manager.driver
-        for s in cloud.runner.services
-        if isinstance(s.manager, ComputeManager) and s.manager.host == host
-    )
-    assert isinstance(driver, FakeDriver)
-    return driver
-
-
-def events(nova: httpx.Client, server_id: str, action: str) -> list[dict[str, Any]]:
-    """The events of the server's latest ``action``."""
-    actions = nova.get(f"/servers/{server_id}/os-instance-actions").json()["instanceActions"]
-    request_id = next(a["request_id"] for a in actions if a["action"] == action)
-    r = nova.get(f"/servers/{server_id}/os-instance-actions/{request_id}")
-    return list(r.json()["instanceAction"]["events"])
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +84,10 @@ def test_every_action_through_the_cli(cloud: Cloud, nova: httpx.Client, server: 
         "stop",
     ]
     for action in ("stop", "start", "reboot", "pause", "unpause", "suspend", "resume"):
-        assert [(e["event"], e["result"]) for e in events(nova, server, action)] == [
+        assert events(nova, server, action) == [
             (f"compute_{action}_instance", "Success")
         ]
-    assert [(e["event"], e["result"]) for e in events(nova, server, "lock")] == [("api_lock", "Success")]
+    assert events(nova, server, "lock") == [("api_lock", "Success")]
 
 
 def test_an_action_in_the_wrong_state_is_refused_as_nova_does(nova: httpx.Client, server: str) -> None:
@@ -187,18 +149,7 @@ def test_of_two_concurrent_actions_one_wins(
     cloud: Cloud, nova: httpx.Client, server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(driver_of(cloud, nova, server), "op_delay", 0.3)
-    barrier = threading.Barrier(2)
-    answers: dict[str, int] = {}
-
-    def send(body: dict[str, Any]) -> None:
-        barrier.wait()
-        answers[next(iter(body))] = act(nova, server, body).status_code
-
-    threads = [threading.Thread(target=send, args=(b,)) for b in ({"os-stop": None}, {"pause": None})]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = act_at_once(nova, server, {"os-stop": None}, {"pause": None})
     assert sorted(answers.values()) == [202, 409], answers
     if answers["os-stop"] == 202:
         assert states(settled(nova, server, "SHUTOFF")) == ("stopped", None, STOPPED)
@@ -218,7 +169,7 @@ def test_a_driver_failure_leaves_the_server_usable(
     monkeypatch.setattr(driver_of(cloud, nova, server), "pause", broken)
     assert act(nova, server, {"pause": None}).status_code == 202
     assert states(settled(nova, server, "ACTIVE")) == ("active", None, RUNNING)
-    assert [(e["event"], e["result"]) for e in events(nova, server, "pause")] == [("compute_pause_instance", "Error")]
+    assert events(nova, server, "pause") == [("compute_pause_instance", "Error")]
 
 
 @pytest.mark.parametrize("failure", ["error", "timeout"])
@@ -241,6 +192,6 @@ def test_a_failed_soft_reboot_falls_back_to_hard(
     assert act(nova, server, {"reboot": {"type": "SOFT"}}).status_code == 202
     assert states(settled(nova, server, "ACTIVE")) == ("active", None, RUNNING)
     assert calls == [False, True]
-    assert [(e["event"], e["result"]) for e in events(nova, server, "reboot")] == [
+    assert events(nova, server, "reboot") == [
         ("compute_reboot_instance", "Success")
     ]

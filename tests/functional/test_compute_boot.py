@@ -3,6 +3,8 @@ placement → compute → fake driver, all over the in-memory bus."""
 
 from __future__ import annotations
 
+import hashlib
+
 import httpx
 
 from tests.functional.cloud import Cloud
@@ -11,6 +13,7 @@ from tests.functional.compute_support import (
     boot,
     cloud_fixture,
     demo_image,
+    driver_of,
     fresh_member,
     member_compute,
     wait_status,
@@ -81,3 +84,18 @@ def test_over_quota_is_403_naming_the_resource(nova: httpx.Client, cloud: Cloud)
                                                "max_count": 11}})
     assert r.status_code == 403, r.text
     assert "instances" in r.json()["forbidden"]["message"]
+
+
+def test_the_host_reads_the_image_it_boots(nova: httpx.Client, cloud: Cloud) -> None:
+    """The compute host streams the server's image from the image service
+    (once per image: later builds use its cache)."""
+    image = demo_image(nova, cloud)
+    data = httpx.get(f"{cloud.url}/image/v2/images/{image}/file",
+                     headers={"X-Auth-Token": nova.headers["X-Auth-Token"]}).content
+    assert data
+    server_id = boot(nova, cloud)
+    assert wait_status(nova, server_id, {"ACTIVE", "ERROR"})["status"] == "ACTIVE"
+    guest = driver_of(cloud, nova, server_id).guest(server_id)
+    assert (guest.image_sha256, guest.image_size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert nova.delete(f"/servers/{server_id}").status_code == 204
+    wait_status(nova, server_id, {"DELETED"})

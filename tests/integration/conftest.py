@@ -7,9 +7,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from loom.db.engine import Database
 
 ROOT = Path(__file__).resolve().parents[2]
 AMQP_URL = os.environ.get("LOOM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -35,6 +41,19 @@ def amqp_url() -> str:
 def postgres_url() -> str:
     _start("postgres", "pg_ctlcluster")
     return POSTGRES_URL
+
+
+@pytest.fixture
+async def pg_url(postgres_url: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for one test, dropped after it."""
+    name = f"loom_t_{uuid.uuid4().hex[:10]}"
+    admin = Database(postgres_url)
+    async with admin.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    async with admin.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        await conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    await admin.close()
 
 
 def rabbitmq(action: str) -> None:

@@ -7,30 +7,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import httpx
-import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from loom.db import services
 from loom.db.engine import Database
 from tests.functional.test_cli import clean_env, free_port
 
 LOOM = [sys.executable, "-m", "loom.cmd.main"]
-
-
-@pytest.fixture
-async def pg_url(postgres_url: str):  # type: ignore[no-untyped-def]
-    name = f"loom_d_{uuid.uuid4().hex[:10]}"
-    admin = Database(postgres_url)
-    async with admin.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    async with admin.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
-        await conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    await admin.close()
 
 
 async def test_services_as_separate_processes(pg_url: str, amqp_url: str) -> None:

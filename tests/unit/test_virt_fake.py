@@ -186,6 +186,8 @@ OPERATIONS: dict[str, Callable[[FakeDriver, InstanceSpec, FakeDriver], Awaitable
     "snapshot": lambda d, s, peer: d.snapshot(s.uuid),
     "attach_volume": lambda d, s, peer: d.attach_volume(s.uuid, {"driver_volume_type": "file"}, "/dev/vdc"),
     "live_migration": lambda d, s, peer: _migrate(d, s, peer),
+    "vnc_console": lambda d, s, peer: d.get_vnc_console(s.uuid),
+    "serial_console": lambda d, s, peer: d.get_serial_console(s.uuid),
 }
 
 

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from loom.api.compute.base import enforce, field_error
@@ -34,6 +35,8 @@ class Transition:
     task_states: tuple[str | None, ...] = (None,)
     # Whether the server must have a host (false for shelved-offloaded ones).
     needs_host: bool = True
+    # Whether a locked server refuses it (Nova's createImage and createBackup ignore locks).
+    locks: bool = True
 
 
 def target(row: Instance) -> dict[str, Any]:
@@ -52,21 +55,42 @@ def check_state(row: Instance, t: Transition) -> None:
     raise BadState(f"Cannot '{t.action}' instance {row.uuid} while it is in {attr} {state}")
 
 
+async def authorized(session: AsyncSession, call: Call, rule: str) -> Instance:
+    """The request's server, once ``rule`` allows acting on it."""
+    row = await instances.get(session, call.ctx, call.params["server_id"])
+    enforce(call, rule, target(row))
+    return row
+
+
+def check_ready(call: Call, row: Instance, t: Transition) -> None:
+    """Nova's checks of ``row`` for ``t``: its lock, its states, its host."""
+    if t.locks:
+        instances.check_unlocked(call.ctx, row)
+    check_state(row, t)
+    if t.needs_host and not row.host:
+        raise Conflict(f"Instance {row.uuid} is not ready")
+
+
+async def lock_for_action(session: AsyncSession, call: Call, t: Transition) -> Instance:
+    """The request's server, allowed ``t.rule`` and ready for ``t``, under
+    its row lock in ``session``."""
+    row = await authorized(session, call, t.rule)
+    # Take the row's lock before reading its state: concurrent actions queue here.
+    row = await instances.get_for_update(session, call.ctx, row.uuid)
+    check_ready(call, row, t)
+    return row
+
+
 async def begin(call: Call, t: Transition, values: dict[str, Any] | None = None,
-                check: Callable[[Instance], Awaitable[None] | None] | None = None) -> Instance:
+                check: Callable[[Instance], Awaitable[None] | None] | None = None,
+                after: Callable[[AsyncSession, Instance], Awaitable[None]] | None = None) -> Instance:
     """Check policy, lock and state, move the server into ``t.task_state``
     (with ``values`` written alongside) and record the action, all in one
     transaction; the row as it was read. ``check`` may refuse the action
-    (raise) after the state checks, inside the transaction."""
+    (raise) after the state checks, ``after`` once the server has moved
+    (a recount of quota, say); either raising undoes everything."""
     async with call.deps.db.session.begin() as session:
-        row = await instances.get(session, call.ctx, call.params["server_id"])
-        enforce(call, t.rule, target(row))
-        # Take the row's lock before reading its state: concurrent actions queue here.
-        row = await instances.get_for_update(session, call.ctx, row.uuid)
-        instances.check_unlocked(call.ctx, row)
-        check_state(row, t)
-        if t.needs_host and not row.host:
-            raise Conflict(f"Instance {row.uuid} is not ready")
+        row = await lock_for_action(session, call, t)
         if check is not None:
             result = check(row)
             if result is not None:
@@ -79,6 +103,8 @@ async def begin(call: Call, t: Transition, values: dict[str, Any] | None = None,
             expected_vm_state=row.vm_state,
         ):
             raise BadState(f"Cannot '{t.action}' instance {row.uuid}: it changed state meanwhile")
+        if after is not None:
+            await after(session, row)
         await instances.start_action(session, call.ctx, row.uuid, t.action)
         return row
 

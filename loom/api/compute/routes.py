@@ -8,18 +8,24 @@ from loom.api.compute import (
     flavors,
     hypervisors,
     instance_actions,
+    instance_usage_audit_log,
     ips,
     keypairs,
     limits,
+    migrations,
     quota_classes,
     quota_sets,
+    remote_consoles,
     server_actions,
+    server_external_events,
     server_groups,
     server_list,
     server_metadata,
+    server_migrations,
     server_tags,
     servers,
     services,
+    simple_tenant_usage,
     versions,
 )
 from loom.api.http import Endpoint as E
@@ -53,7 +59,9 @@ RESOURCES = [
 ]
 # Resources whose module declares its own endpoints and policy rules.
 MODULES = (quota_sets, quota_classes, limits, server_groups, services, hypervisors, availability_zones,
-           server_metadata, server_tags, ips, aggregates, server_actions)
+           server_metadata, server_tags, ips, aggregates, server_actions,
+           simple_tenant_usage, server_external_events, instance_usage_audit_log, migrations, server_migrations,
+           remote_consoles)
 RESOURCES += [ep for module in MODULES for ep in module.ENDPOINTS]
 
 

@@ -9,6 +9,19 @@ from typing import Any
 
 from starlette.responses import Response
 
+from loom.api.compute import (
+    server_consoles,
+    server_deferred_delete,
+    server_evacuate,
+    server_guest,
+    server_images,
+    server_live_migrate,
+    server_rebuild,
+    server_rescue,
+    server_reset_state,
+    server_resize,
+    server_shelve,
+)
 from loom.api.compute.action_base import Handler, Transition, begin, target
 from loom.api.compute.base import enforce
 from loom.api.http import Call, Endpoint, empty
@@ -166,7 +179,9 @@ ACTIONS: dict[str, Handler] = {
 
 
 # Modules each adding actions (``ACTIONS``) and their policy rules (``RULES``).
-ACTION_MODULES: tuple[Any, ...] = ()
+ACTION_MODULES: tuple[Any, ...] = (server_deferred_delete, server_rebuild, server_rescue, server_guest,
+                                    server_reset_state, server_images, server_shelve, server_resize,
+                                    server_evacuate, server_live_migrate, server_consoles)
 _ALL_ACTIONS: dict[str, Handler] = {**ACTIONS}
 for _module in ACTION_MODULES:
     _ALL_ACTIONS.update(_module.ACTIONS)

@@ -65,6 +65,9 @@ def _filters(call: Call, detail: bool) -> tuple[Any, bool]:
         conds.append(Instance.deleted.is_(True))
     if not show_deleted:
         conds.append(Instance.deleted.is_(False))
+        if not q.get("status"):
+            # Soft-deleted servers show only when asked for by status, as in Nova.
+            conds.append(Instance.vm_state != "soft-delete")
     if q.get("name"):
         try:
             re.compile(q["name"])

@@ -16,7 +16,7 @@ _TASK_STATUS = {"rebooting": "REBOOT", "reboot_pending": "REBOOT", "reboot_start
                 "rebooting_hard": "HARD_REBOOT", "reboot_pending_hard": "HARD_REBOOT",
                 "reboot_started_hard": "HARD_REBOOT", "rebuilding": "REBUILD", "rebuild_spawning": "REBUILD",
                 "resize_prep": "RESIZE", "resize_migrating": "RESIZE", "resize_migrated": "RESIZE",
-                "resize_finish": "RESIZE", "migrating": "MIGRATING", "password": "PASSWORD"}
+                "resize_finish": "RESIZE", "migrating": "MIGRATING", "updating_password": "PASSWORD"}
 _VM_STATUS = {"building": "BUILD", "active": "ACTIVE", "stopped": "SHUTOFF", "paused": "PAUSED",
               "suspended": "SUSPENDED", "error": "ERROR", "deleted": "DELETED", "soft-delete": "SOFT_DELETED",
               "shelved": "SHELVED", "shelved_offloaded": "SHELVED_OFFLOADED", "rescued": "RESCUE",
@@ -29,6 +29,12 @@ def status(i: Instance) -> str:
         return _TASK_STATUS[i.task_state]
     if i.vm_state == "active" and i.task_state == "deleting":
         return "ACTIVE"
+    if i.vm_state == "resized" and i.task_state == "resize_reverting":
+        return "REVERT_RESIZE"
+    if (i.vm_state, i.task_state) == ("paused", "migrating"):
+        return "MIGRATING"
+    if i.vm_state == "error" and i.task_state in ("rebuilding", "rebuild_spawning"):
+        return "REBUILD"  # an evacuation of a server in ERROR
     return _VM_STATUS.get(i.vm_state, "UNKNOWN")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.responses import Response
 
 from loom import placement
-from loom.api.compute import server_groups, server_views
+from loom.api.compute import server_groups, server_shelve, server_soft_delete, server_views
 from loom.api.compute.base import base_url, enforce, field_error, links
 from loom.api.http import JSON, Call, empty
 from loom.compute.rpcapi import ComputeAPI
@@ -210,12 +210,21 @@ async def update(call: Call) -> Response:
 
 
 async def delete(call: Call) -> Response:
+    if call.deps.settings.compute.reclaim_instance_interval > 0 and await server_soft_delete.soft_delete(call):
+        return empty(204)
+    await delete_now(call)
+    return empty(204)
+
+
+async def delete_now(call: Call, rule: str = "os_compute_api:servers:delete") -> None:
+    """Delete the server now (also forceDelete, with its own policy rule)."""
     async with call.deps.db.session.begin() as session:
         row = await instances.get(session, call.ctx, call.params["server_id"])
-        enforce(call, "os_compute_api:servers:delete", _target(call, row.project_id))
+        enforce(call, rule, _target(call, row.project_id))
         instances.check_unlocked(call.ctx, row)
         await instances.start_action(session, call.ctx, row.uuid, "delete")
         host = row.host
+        shelved_image = server_shelve.shelved_image(row)
         if not host:
             now = utcnow()
             await instances.set_fields(session, row.uuid, {
@@ -227,5 +236,6 @@ async def delete(call: Call) -> Response:
         await placement.release(call.deps.db, row.uuid)
     else:
         await ComputeAPI(call.deps.bus).terminate_instance(call.ctx, host, row.uuid)
-    return empty(204)
+    if shelved_image:
+        await server_shelve.delete_shelved_image(call, row.uuid, shelved_image)
 

@@ -6,6 +6,7 @@ from loom.db.models.aggregate import Aggregate, AggregateHost, AggregateMetadata
 from loom.db.models.base import Base, TimestampMixin, new_id, new_uuid
 from loom.db.models.compute import Flavor, FlavorExtraSpec, FlavorProject, KeyPair
 from loom.db.models.compute_node import ComputeNode
+from loom.db.models.console import ConsoleAuthToken
 from loom.db.models.identity import (
     AppCredential,
     Assignment,
@@ -49,6 +50,7 @@ __all__ = [
     "CatalogEndpoint",
     "CatalogService",
     "ComputeNode",
+    "ConsoleAuthToken",
     "CustomResourceClass",
     "CustomTrait",
     "Domain",

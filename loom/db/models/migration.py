@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loom.db.models.base import Base, TimestampMixin, new_uuid
@@ -39,13 +39,13 @@ class Migration(TimestampMixin, Base):
     new_flavor_id: Mapped[str | None] = mapped_column(String(255))
     user_id: Mapped[str | None] = mapped_column(String(255))
     project_id: Mapped[str | None] = mapped_column(String(255))
-    # Progress of a live migration, in bytes.
-    memory_total: Mapped[int | None] = mapped_column(Integer)
-    memory_processed: Mapped[int | None] = mapped_column(Integer)
-    memory_remaining: Mapped[int | None] = mapped_column(Integer)
-    disk_total: Mapped[int | None] = mapped_column(Integer)
-    disk_processed: Mapped[int | None] = mapped_column(Integer)
-    disk_remaining: Mapped[int | None] = mapped_column(Integer)
+    # Progress of a live migration, in bytes (past 2 GiB: 64 bits).
+    memory_total: Mapped[int | None] = mapped_column(BigInteger)
+    memory_processed: Mapped[int | None] = mapped_column(BigInteger)
+    memory_remaining: Mapped[int | None] = mapped_column(BigInteger)
+    disk_total: Mapped[int | None] = mapped_column(BigInteger)
+    disk_processed: Mapped[int | None] = mapped_column(BigInteger)
+    disk_remaining: Mapped[int | None] = mapped_column(BigInteger)
     hidden: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -28,6 +28,9 @@ class Filter(abc.ABC):
     # The answer cannot change between the instances of one request (zone,
     # service, capabilities...): run it for the first instance only.
     run_once_per_request: ClassVar[bool] = False
+    # Whether a rebuild with a new image runs it against the server's own
+    # host (Nova's RUN_ON_REBUILD): only filters about the image do.
+    run_on_rebuild: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -67,6 +67,7 @@ def supported_instances(host: HostState) -> list[Triple]:
 
 class ImagePropertiesFilter(Filter):
     run_once_per_request = True
+    run_on_rebuild = True
 
     def host_passes(self, host: HostState, spec: RequestSpec, context: SchedulingContext) -> bool:
         wanted = requested(spec.image)
