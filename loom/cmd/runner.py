@@ -12,31 +12,29 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import uvicorn
+from typing import TYPE_CHECKING
 
 from loom import metrics
-from loom.api.app import ApiDeps, build_app, make_deps
 from loom.bus.rpc import Bus
-from loom.conductor.manager import ConductorManager
 from loom.conductor.rpcapi import ConductorServiceRegistry
 from loom.config import Settings
-from loom.console.proxy import ConsoleProxy
-from loom.db import migrate
-from loom.db.engine import Database
-from loom.db.registry import DbServiceRegistry
 from loom.errors import Invalid
-from loom.identity.bootstrap import Credentials, bootstrap
-from loom.image.client import ImageClient, LocalImageClient
-from loom.image.service import ImageService
 from loom.manager import Manager
-from loom.objects import defaults
-from loom.scheduler.manager import SchedulerManager
 from loom.service import Service, ServiceRegistry
-from loom.virt.driver import VirtDriver
+
+# Each role's code is imported when that role starts: a compute process
+# then never loads the API, the database or the scheduler (memory).
+if TYPE_CHECKING:
+    from loom.api.app import ApiDeps
+    from loom.cmd.api_server import ApiServer
+    from loom.console.proxy import ConsoleProxy
+    from loom.db.engine import Database
+    from loom.identity.bootstrap import Credentials
+    from loom.image.client import ImageClient
+    from loom.virt.driver import VirtDriver
 
 LOG = logging.getLogger(__name__)
 
@@ -49,13 +47,6 @@ def _hosts(s: Settings) -> tuple[str, ...]:
     if s.compute.fake_hosts <= 1:
         return (s.service.host,)
     return tuple(f"{s.service.host}-{i}" for i in range(1, s.compute.fake_hosts + 1))
-
-
-class _ApiServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # The runner owns signal handling for every service in the process.
-        yield
 
 
 def _qemu_driver(s: Settings) -> VirtDriver:
@@ -83,7 +74,7 @@ class Runner:
     db: Database | None = None
     bus: Bus | None = None
     services: list[Service] = field(default_factory=list)
-    api: _ApiServer | None = None
+    api: ApiServer | None = None
     api_deps: ApiDeps | None = None
     _api_task: asyncio.Task[None] | None = None
     # A listening socket the API serves on instead of binding its own (the
@@ -103,6 +94,11 @@ class Runner:
     async def start(self) -> None:
         s = self.settings
         if any(role not in NO_DATABASE for role in self.roles):
+            from loom.db import migrate
+            from loom.db.engine import Database
+            from loom.identity.bootstrap import bootstrap
+            from loom.objects import defaults
+
             self.db = Database(s.database_url, pool_size=s.database.pool_size, echo=s.database.echo)
             metrics.watch_pool(self.db.engine.sync_engine)
             if self.migrate_database:
@@ -131,9 +127,13 @@ class Runner:
     def _manager(self, role: str) -> Manager:
         host = self.settings.service.host
         if role == "conductor":
+            from loom.conductor.manager import ConductorManager
+
             assert self.db is not None
             return ConductorManager(host, self.db, self.bus)
         if role == "scheduler":
+            from loom.scheduler.manager import SchedulerManager
+
             assert self.db is not None
             return SchedulerManager(host, self.db, service_down_time=self.settings.service.down_time)
         raise ValueError(f"unknown service {role!r}")
@@ -163,12 +163,17 @@ class Runner:
         fail there with a clear error."""
         if self.db is None:
             return None
+        from loom.image.client import LocalImageClient
+        from loom.image.service import ImageService
+
         return LocalImageClient(ImageService(self.settings, self.db))
 
     def _registry(self, manager: Manager) -> ServiceRegistry:
         assert self.bus is not None
         if self.db is None or manager.topic == "compute":
             return ConductorServiceRegistry(self.bus)
+        from loom.db.registry import DbServiceRegistry
+
         return DbServiceRegistry(self.db)
 
     async def _start_service(self, manager: Manager) -> None:
@@ -189,6 +194,8 @@ class Runner:
                                                      name="metrics")
 
     async def _start_console_proxy(self) -> None:
+        from loom.console.proxy import ConsoleProxy
+
         assert self.db is not None
         self.console_proxy = ConsoleProxy(self.settings, self.db)
         await self.console_proxy.start()
@@ -196,6 +203,11 @@ class Runner:
             self.settings = self.settings.replace(**{"console.port": self.console_proxy.port})
 
     async def _start_api(self) -> None:
+        import uvicorn
+
+        from loom.api.app import build_app, make_deps
+        from loom.cmd.api_server import ApiServer
+
         assert self.db is not None and self.bus is not None
         # The proxy comes with the API, but not with each of several API workers (one port).
         if self.settings.console.with_api and self.api_socket is None and "console" not in self.roles:
@@ -212,7 +224,7 @@ class Runner:
             app, host=self.settings.api.host, port=self.settings.api.port,
             log_config=None, access_log=False, lifespan="off", server_header=False,
         )
-        self.api = _ApiServer(config)
+        self.api = ApiServer(config)
         sockets = [self.api_socket] if self.api_socket is not None else None
         self._api_task = asyncio.create_task(self.api.serve(sockets), name="api")
         while not self.api.started:
@@ -263,7 +275,19 @@ class Runner:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await self.start()
+            # A signal also ends a start that is still waiting (for a
+            # conductor or a broker to answer, say).
+            starting = asyncio.create_task(self.start(), name="start")
+            waiting = asyncio.create_task(stop.wait(), name="stop")
+            await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+                LOG.info("signal received while starting: stopping")
+                return
+            waiting.cancel()
+            starting.result()
             if on_ready is not None:
                 on_ready(self)
             await stop.wait()

@@ -83,3 +83,21 @@ def test_up_serves_http_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port}/" in output
     for name in ("loom-conductor", "loom-scheduler", "loom-compute"):
         assert f"{name}@" in output and "stopped" in output
+
+
+def test_a_service_still_starting_stops_on_sigterm(tmp_path: Path) -> None:
+    """A compute with no conductor to register with waits; SIGTERM ends that."""
+    proc = subprocess.Popen([*LOOM, "compute", "--bus", "memory://", "--host", "lonely"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env())
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # wait until it is waiting
+            if "cannot register yet" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "signal received while starting" in output
