@@ -4,7 +4,7 @@ interface, plus the periodic tasks it declares."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -46,6 +46,10 @@ class Manager:
 
     async def start(self) -> None:
         """Prepare before messages are consumed (e.g. reconcile the host)."""
+
+    async def started(self, drained: Callable[[], Awaitable[bool]]) -> None:
+        """Called once messages are being consumed; ``drained()`` tells
+        whether none waits for this service any more."""
 
     async def stop(self) -> None:
         """Release resources after the last in-flight message finished."""

@@ -53,6 +53,7 @@ class Service:
         await self._first_report()
         await self.manager.start()
         await self.rpc.start()
+        await self.manager.started(self._drained)
         self._tasks.append(self._loop("heartbeat", self.settings.report_interval, self._heartbeat))
         for spec, fn in self.manager.periodic_tasks():
             if self.manager.spacing(spec) > 0:  # a spacing of 0 turns the task off
@@ -97,6 +98,11 @@ class Service:
             depth = await self.bus.transport.queue_depth(queue)
             if depth is not None:
                 metrics.QUEUE_DEPTH.labels(queue).set(depth)
+
+    async def _drained(self) -> bool:
+        """Whether no message waits in this service's own queue (a transport
+        that cannot say counts as drained: nothing outlives its process)."""
+        return not await self.bus.transport.queue_depth(self.rpc.queues[1])
 
     def _periodic(self, spec: PeriodicSpec, fn: Callable[[], Awaitable[Any]]) -> asyncio.Task[None]:
         spacing = self.manager.spacing(spec)

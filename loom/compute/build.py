@@ -59,6 +59,15 @@ async def _has_guest(compute: Any, uuid: str) -> bool:
 
 async def build_and_run(compute: Any, ctx: RequestContext, instance: dict[str, Any], spec: dict[str, Any],
                         alternates: list[dict[str, Any]]) -> None:
+    compute.building.add(instance["uuid"])
+    try:
+        await _build_and_run(compute, ctx, instance, spec, alternates)
+    finally:
+        compute.building.discard(instance["uuid"])
+
+
+async def _build_and_run(compute: Any, ctx: RequestContext, instance: dict[str, Any], spec: dict[str, Any],
+                         alternates: list[dict[str, Any]]) -> None:
     uuid = instance["uuid"]
     if await _has_guest(compute, uuid):
         # Delivery is at-least-once: a build redelivered after this service

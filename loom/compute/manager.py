@@ -4,9 +4,12 @@ never opens the database (the conductor does that for it)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loom.bus.rpc import Bus, expose
 from loom.compute import (
@@ -69,6 +72,11 @@ class ComputeManager(Manager):
         # Builds that failed here since the last success; the scheduler
         # weighs this host down by it.
         self.failed_builds = 0
+        # Instances whose build runs here now, and builds found interrupted
+        # at start that a redelivered message may still take up (recover.py).
+        self.building: set[str] = set()
+        self.interrupted_builds: list[dict[str, Any]] = []
+        self._settling: asyncio.Task[None] | None = None
         # Live migrations from this host, by migration id (abort and force_complete reach them here).
         self.live_migrations: dict[int, live_migrate.Job] = {}
 
@@ -77,7 +85,16 @@ class ComputeManager(Manager):
         await recover.recover_host(self)
         await self.update_available_resource()
 
+    async def started(self, drained: Callable[[], Awaitable[bool]]) -> None:
+        if self.interrupted_builds:
+            self._settling = asyncio.create_task(recover.settle_interrupted_builds(self, drained),
+                                                 name=f"settle-builds-{self.host}")
+
     async def stop(self) -> None:
+        if self._settling is not None:
+            self._settling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._settling
         await self.driver.cleanup()
 
     @periodic(RESOURCE_INTERVAL)

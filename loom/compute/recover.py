@@ -7,7 +7,10 @@ does: destroying it could lose someone's machine."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loom.compute import evacuate
@@ -19,6 +22,9 @@ from loom.virt.driver import InstanceNotFound, PowerState
 
 LOG = logging.getLogger(__name__)
 EVENT = "compute_init_host"
+# How long a restarted host waits for redelivered builds before it gives
+# up on the builds it found interrupted, and how often it looks.
+DRAIN_WAIT, DRAIN_POLL = 30.0, 0.5
 # Where an interrupted operation leaves the server, from the guest's power state.
 VM_STATE_OF = {PowerState.RUNNING: "active", PowerState.PAUSED: "paused", PowerState.SUSPENDED: "suspended",
                PowerState.SHUTDOWN: "stopped", PowerState.CRASHED: "stopped", PowerState.NOSTATE: "stopped"}
@@ -107,6 +113,38 @@ async def _recover_build(compute: Any, ctx: RequestContext, record: dict[str, An
             ctx, uuid, {"vm_state": "active", "task_state": None, "power_state": int(state), "launched_at": "now"},
             expected_task_state=[record["task_state"]], event=BUILD_EVENT, host=compute.host)
         return
+    if state == PowerState.NOSTATE and record["task_state"] == "spawning":
+        # Its build message may still be waiting for this service (a durable
+        # broker redelivers what the old process never finished): decided
+        # once the queue is drained (settle_interrupted_builds).
+        compute.interrupted_builds.append(record)
+        return
+    await _fail_build(compute, ctx, uuid, state)
+
+
+async def settle_interrupted_builds(compute: Any, drained: Callable[[], Awaitable[bool]]) -> None:
+    """Once no message waits for this host (or after DRAIN_WAIT seconds),
+    the interrupted builds that no redelivered message took up go to ERROR."""
+    deadline = time.monotonic() + DRAIN_WAIT
+    quiet = 0
+    while quiet < 2 and time.monotonic() < deadline:  # twice: a message may be between queue and handler
+        quiet = quiet + 1 if await drained() else 0
+        await asyncio.sleep(DRAIN_POLL)
+    ctx = RequestContext.for_service(compute.binary)
+    records, compute.interrupted_builds = compute.interrupted_builds, []
+    for record in records:
+        uuid = record["uuid"]
+        if uuid in compute.building:
+            continue  # redelivered: its build goes on
+        try:
+            state = await power_state(compute, uuid)
+            if state == PowerState.NOSTATE:
+                await _fail_build(compute, ctx, uuid, state)
+        except Exception:
+            LOG.exception("could not settle the interrupted build of %s on %s", uuid, compute.host)
+
+
+async def _fail_build(compute: Any, ctx: RequestContext, uuid: str, state: PowerState) -> None:
     if state != PowerState.NOSTATE:
         await compute.driver.destroy(uuid)
     message = f"The build was interrupted by a restart of the compute service on {compute.host}."

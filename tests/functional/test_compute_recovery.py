@@ -6,13 +6,18 @@ guests nobody owns are removed."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 from sqlalchemy import update
 
-from loom.compute import power_sync
+from loom.compute import power_sync, recover
+from loom.compute.rpcapi import ComputeAPI
+from loom.conductor.build import instance_dict
+from loom.context import RequestContext
 from loom.db.models import Instance
+from loom.objects import instances
 from loom.virt.driver import InstanceSpec, PowerState
 from tests.functional.cloud import Cloud
 from tests.functional.compute_support import admin_fixture, boot, cloud_fixture, wait_status
@@ -83,8 +88,9 @@ def test_restart_settles_every_interrupted_operation(nova: httpx.Client, cloud: 
     restart_compute(cloud)
 
     assert wait_status(nova, built, {"ACTIVE"})["OS-EXT-STS:task_state"] is None
-    failed = nova.get(f"/servers/{lost}").json()["server"]
-    assert failed["status"] == "ERROR" and failed["OS-EXT-STS:task_state"] is None
+    # Once no redelivered build took it up (the queue is drained), it fails.
+    failed = wait_status(nova, lost, {"ERROR"})
+    assert failed["OS-EXT-STS:task_state"] is None
     assert "interrupted by a restart" in failed["fault"]["message"]
     assert nova.get(f"/servers/{deleting}").status_code == 404
     settled = nova.get(f"/servers/{busy}").json()["server"]
@@ -139,3 +145,34 @@ def test_power_sync_follows_the_hypervisor(nova: httpx.Client, cloud: Cloud) -> 
     info = cloud.run(manager.driver.get_info(stopped_outside))
     assert info.power_state == PowerState.SHUTDOWN
     assert nova.get(f"/servers/{stopped_outside}").json()["server"]["status"] == "SHUTOFF"
+
+
+def test_a_build_redelivered_after_a_restart_goes_on(nova: httpx.Client, cloud: Cloud) -> None:
+    """A durable broker hands the restarted host the build its old process
+    never finished: the build is not failed meanwhile, and ends ACTIVE."""
+    uuid = boot(nova, cloud)
+    wait_status(nova, uuid, {"ACTIVE"})
+    host = compute_service(cloud).manager.host
+    cloud.run(compute_service(cloud).manager.driver.destroy(uuid))
+    set_instance(cloud, uuid, vm_state="building", task_state="spawning", launched_at=None)
+
+    async def redeliver() -> None:
+        async with cloud.runner.db.session() as session:
+            row = await instances.get_any(session, uuid)
+        await ComputeAPI(cloud.runner.bus).build_and_run_instance(
+            RequestContext.for_service("test"), host, instance_dict(row), {}, [])
+
+    restart_compute(cloud)
+    cloud.run(redeliver())
+    server = wait_status(nova, uuid, {"ACTIVE", "ERROR"})
+    assert server["status"] == "ACTIVE", server.get("fault")
+    manager = compute_service(cloud).manager
+    deadline = time.monotonic() + recover.DRAIN_WAIT
+    while manager._settling is not None and not manager._settling.done():  # the host settles what it found
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    server = nova.get(f"/servers/{uuid}").json()["server"]
+    assert (server["status"], server["OS-EXT-STS:task_state"]) == ("ACTIVE", None)
+    assert compute_service(cloud).manager.driver.guest(uuid)
+    assert nova.delete(f"/servers/{uuid}").status_code == 204
+    wait_status(nova, uuid, {"DELETED"})
