@@ -1,63 +1,11 @@
-"""A hypervisor that keeps real state: the driver of ``loom up`` where QEMU
-is absent, and the compute host of the functional tests.
-
-Power states change only as a hypervisor's do (driver.ALLOWED_STATES),
-memory and disk are accounted honestly against the host's (spawns that do
-not fit are refused; vCPUs are only counted), and a guest prints to its
-serial console on every boot, as a real one does::
-
-    loom-fake-guest: booted <hostname> <uuid>
-
-Its knobs are constructor arguments, so many fake hosts live in one process:
-
-- ``vcpus``, ``memory_mb``, ``disk_gb``: the host's physical resources.
-- ``spawn_delay``, ``op_delay``: seconds a spawn, or any other operation
-  that changes a guest, takes.
-- ``fail_spawn``: injected spawn failures (SpawnFailed, "injected failure"):
-  an int fails the next N spawns, True fails every one, a predicate on the
-  InstanceSpec fails those it accepts. A public attribute: change it any time.
-- ``live_migration_time``: seconds a live migration's copy takes (progress is
-  reported along the way, so it can be watched, aborted or forced to end).
-  A public attribute.
-- ``state_path``: a directory the guests are kept in (one small JSON file
-  each, written when the guest changes), so that a new FakeDriver for the
-  host (a restarted compute service) finds them running.
-- ``host``: the host it will serve, if known when it is made; init_host
-  must then name the same one.
-- ``fail_operations``: names of operations to fail (DriverError, "injected
-  failure") where a hypervisor would: ``prepare_migration``,
-  ``migrate_disk_and_power_off`` (after the guest stopped),
-  ``finish_migration`` (after the disk arrived, before the guest starts),
-  ``confirm_migration``, ``finish_revert_migration`` (after the copy is
-  back, before it starts), ``live_migration`` (after the copy, before the
-  guest moves) and ``destroy``. A public set: change it any time.
-- ``hypervisor_hostname``: defaults to the host.
-- ``clock``: wall-clock seconds, from which uptime and CPU time derive.
-
-Consoles: a unix socket per guest and protocol, served on the driver's
-event loop from a temporary directory, so that the console proxy has
-something real to bridge to (``FakeConsoles``). The serial one sends the
-console log so far, then echoes what it receives, as a terminal does; the
-VNC one sends RFB's greeting (``RFB 003.008\\n``) and nothing more. A
-connection to a guest that is gone, or neither running nor paused, is
-closed at once.
-
-``FakeDriver.hosts`` maps each initialised host to its driver (init_host
-registers it, cleanup removes it): how tests reach the fake of a host, and
-how live migration between fakes in one process hands a guest over. A cold
-migration hands the disk over by a handle in its disk_info.
-"""
+"""The fake hypervisor (see the package's docstring)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 import uuid as uuid_module
 from collections.abc import AsyncIterator, Callable
@@ -86,87 +34,20 @@ from loom.virt.driver import (
     VirtDriver,
     check_power_state,
 )
+from loom.virt.fake.consoles import FakeConsoles
+from loom.virt.fake.guest import (
+    FakeGuest,
+    _disk_image,
+    _refuse_rescued,
+    _refuse_shrinking,
+    _stream,
+)
+from loom.virt.fake.images import GIB, _cached_image, _read_image
+from loom.virt.fake.storage import KEPT_PREFIX, _claim_directory, _load, _write_atomically
 
-BOOT_MARKER = "loom-fake-guest: booted"
-RESCUE_MARKER = "loom-fake-guest: rescue system booted"
-CONSOLE_LINES = 1000  # a serial log is bounded: the oldest lines go
-SNAPSHOT_SIZE = 64 << 10
-CHUNK_SIZE = 16 << 10
-CPU_LOAD = 0.05  # the share of each vCPU a running fake guest burns
-GIB = 1 << 30
 PROGRESS_INTERVAL = 0.1  # seconds between a live migration's progress reports
 
 SpawnFailure = int | bool | Callable[[InstanceSpec], bool] | None
-
-
-# In a state directory: the host whose guests it holds.
-HOST_FILE = "host"
-# In a state directory: the file name prefix of a kept source copy.
-KEPT_PREFIX = "kept-"
-
-
-@dataclass
-class FakeGuest:
-    """One guest as the fake hypervisor holds it."""
-
-    spec: InstanceSpec
-    power_state: PowerState = PowerState.NOSTATE
-    booted_at: float = 0.0
-    cpu_ns: int = 0  # CPU time burned before ``running_since``
-    running_since: float | None = None
-    boots: int = 0
-    rescued: bool = False
-    image_sha256: str | None = None
-    image_size: int = 0
-    console: list[str] = field(default_factory=list)
-    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)  # by mountpoint
-    interfaces: dict[str, dict[str, Any]] = field(default_factory=dict)  # by vif id
-    password_changes: int = 0
-    building: bool = False
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
-
-    def set_power(self, state: PowerState, now: float) -> None:
-        self.cpu_ns = self.cpu_time_ns(now)
-        self.running_since = now if state == PowerState.RUNNING else None
-        self.power_state = state
-
-    def cpu_time_ns(self, now: float) -> int:
-        if self.running_since is None:
-            return self.cpu_ns
-        return self.cpu_ns + max(0, int((now - self.running_since) * self.spec.vcpus * CPU_LOAD * 1e9))
-
-    def log(self, *lines: str) -> None:
-        self.console.extend(lines)
-        del self.console[:-CONSOLE_LINES]
-
-    def boot(self, now: float) -> None:
-        """Start the guest: from its disk, or the rescue system if rescued."""
-        self.boots += 1
-        self.booted_at = now
-        self.set_power(PowerState.RUNNING, now)
-        spec = self.spec
-        self.log(f"loom-fake-guest: boot {self.boots} of {spec.hostname} ({spec.uuid}): "
-                 f"{spec.vcpus} vcpus, {spec.memory_mb} MB")
-        if self.rescued:
-            self.log(f"{RESCUE_MARKER} for {spec.hostname} {spec.uuid}")
-            return
-        self.log(f"loom-fake-guest: metadata {json.dumps(spec.metadata, sort_keys=True)}")
-        for index, vif in enumerate(self.interfaces.values()):
-            self.log(f"loom-fake-guest: eth{index} {vif.get('mac')} {' '.join(map(str, vif.get('ips', [])))}")
-        if spec.key_data:
-            self.log("loom-fake-guest: ssh key installed")
-        if spec.user_data:
-            self.log("loom-fake-guest: user-data found")
-        self.log(f"{BOOT_MARKER} {spec.hostname} {spec.uuid}")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("lock", "building")}
-        return {**data, "spec": dataclasses.asdict(self.spec), "power_state": int(self.power_state)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FakeGuest:
-        return cls(**{**data, "spec": InstanceSpec.from_dict(data["spec"]),
-                      "power_state": PowerState(data["power_state"])})
 
 
 class FakeDriver(VirtDriver):
@@ -683,158 +564,6 @@ class _Outgoing:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def _refuse_rescued(guest: FakeGuest, operation: str) -> None:
-    if guest.rescued:
-        raise InstanceInvalidState(f"cannot {operation} instance {guest.spec.uuid}: it is in rescue",
-                                   instance=guest.spec.uuid)
-
-
-def _refuse_shrinking(guest: FakeGuest, spec: InstanceSpec) -> None:
-    if spec.root_gb < guest.spec.root_gb:
-        raise errors.Invalid(f"cannot resize instance {guest.spec.uuid}: its root disk cannot shrink "
-                             f"from {guest.spec.root_gb} GB to {spec.root_gb} GB")
-
-
 async def _sleep(seconds: float) -> None:
     if seconds > 0:
         await asyncio.sleep(seconds)
-
-
-async def _cached_image(cache: dict[str, tuple[str | None, int]], open_image: ImageSource | None,
-                        spec: InstanceSpec) -> tuple[str | None, int]:
-    """``_read_image`` for a spawn, once per image id; the size is checked
-    against each instance's root disk all the same."""
-    if open_image is None or not spec.image_id:
-        return await _read_image(open_image, spec, limit_gb=spec.root_gb)
-    if spec.image_id not in cache:
-        cache[spec.image_id] = await _read_image(open_image, spec, limit_gb=0)
-    digest, size = cache[spec.image_id]
-    if spec.root_gb and size > spec.root_gb * GIB:
-        raise SpawnFailed(f"image {spec.image_id} is larger than the {spec.root_gb} GB root disk "
-                          f"of instance {spec.uuid}", instance=spec.uuid)
-    return digest, size
-
-
-async def _read_image(open_image: ImageSource | None, spec: InstanceSpec, *,
-                      limit_gb: int) -> tuple[str | None, int]:
-    """Read the image as a real driver copies it to disk: its sha256 and size.
-    A non-zero ``limit_gb`` is the disk it must fit in."""
-    if open_image is None:
-        return None, 0
-    digest, size = hashlib.sha256(), 0
-    try:
-        async for chunk in open_image():
-            digest.update(chunk)
-            size += len(chunk)
-            if limit_gb and size > limit_gb * GIB:
-                raise SpawnFailed(f"image {spec.image_id} is larger than the {limit_gb} GB root disk "
-                                  f"of instance {spec.uuid}", instance=spec.uuid)
-    except errors.LoomError:
-        raise
-    except Exception as exc:
-        raise SpawnFailed(f"reading image {spec.image_id} for instance {spec.uuid} failed: {exc}",
-                          instance=spec.uuid) from exc
-    return digest.hexdigest(), size
-
-
-def _disk_image(guest: FakeGuest) -> bytes:
-    """A small raw disk whose first bytes say whose it is."""
-    label = {"loom-fake-disk": 1, "instance": guest.spec.uuid, "hostname": guest.spec.hostname,
-             "image_id": guest.spec.image_id, "image_sha256": guest.image_sha256, "root_gb": guest.spec.root_gb,
-             "boots": guest.boots}
-    return json.dumps(label, sort_keys=True).encode().ljust(SNAPSHOT_SIZE, b"\0")
-
-
-async def _stream(data: bytes) -> AsyncIterator[bytes]:
-    for start in range(0, len(data), CHUNK_SIZE):
-        yield data[start:start + CHUNK_SIZE]
-
-
-def _load(path: Path, host: str, prefix: str = "") -> dict[str, FakeGuest]:
-    """The guests in ``path`` (or with ``prefix``, the kept source copies)."""
-    if not path.is_dir():
-        return {}
-    owner = path / HOST_FILE
-    if owner.exists() and owner.read_text(encoding="utf-8").strip() != host:
-        raise errors.Invalid(f"{path} holds the guests of host {owner.read_text(encoding='utf-8').strip()}, "
-                             f"not of {host}")
-    files = [f for f in sorted(path.glob(f"{prefix}*.json")) if f.name.startswith(KEPT_PREFIX) == bool(prefix)]
-    guests = (FakeGuest.from_dict(json.loads(f.read_text(encoding="utf-8"))) for f in files)
-    return {guest.spec.uuid: guest for guest in guests}
-
-
-def _claim_directory(path: Path, host: str) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    (path / HOST_FILE).write_text(host + "\n", encoding="utf-8")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
-RFB_GREETING = b"RFB 003.008\n"
-
-
-class FakeConsoles:
-    """The fake's console sockets (see the module doc)."""
-
-    def __init__(self, console_lines: Callable[[str], list[str] | None]) -> None:
-        # The guest's console lines, or None when its console is unavailable.
-        self._lines = console_lines
-        self._directory: Path | None = None
-        self._servers: dict[tuple[str, str], asyncio.AbstractServer] = {}
-
-    async def socket_for(self, uuid: str, protocol: str) -> str:
-        """The path of the guest's ``protocol`` socket, served from now on."""
-        if self._directory is None:
-            self._directory = Path(tempfile.mkdtemp(prefix="loom-fake-console-"))
-        path = self._directory / f"{uuid}.{protocol}"
-        if (uuid, protocol) not in self._servers:
-            serve = self._serve_serial if protocol == "serial" else self._serve_vnc
-            self._servers[uuid, protocol] = await asyncio.start_unix_server(
-                lambda r, w: serve(uuid, r, w), path=str(path))
-        return str(path)
-
-    async def close(self) -> None:
-        for server in self._servers.values():
-            server.close()
-        self._servers.clear()
-        if self._directory is not None:
-            shutil.rmtree(self._directory, ignore_errors=True)
-            self._directory = None
-
-    async def _serve_serial(self, uuid: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async with _closing(writer):
-            lines = self._lines(uuid)
-            if lines is None:
-                return
-            writer.write("".join(f"{line}\r\n" for line in lines).encode())
-            await writer.drain()
-            while data := await reader.read(4096):
-                if self._lines(uuid) is None:
-                    return
-                writer.write(data)
-                await writer.drain()
-
-    async def _serve_vnc(self, uuid: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async with _closing(writer):
-            if self._lines(uuid) is None:
-                return
-            writer.write(RFB_GREETING)
-            await writer.drain()
-            while await reader.read(4096):
-                pass
-
-
-@contextlib.asynccontextmanager
-async def _closing(writer: asyncio.StreamWriter) -> AsyncIterator[None]:
-    try:
-        yield
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
