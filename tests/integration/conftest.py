@@ -8,8 +8,9 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import text
@@ -35,6 +36,24 @@ def _start(what: str, binary: str) -> None:
 def amqp_url() -> str:
     _start("rabbitmq", "rabbitmq-server")
     return AMQP_URL
+
+
+@pytest.fixture
+def amqp_vhost_url(amqp_url: str) -> Iterator[str]:
+    """The broker with a virtual host of its own for one test: deployments
+    of separate processes use fixed queue names, and two test runs on one
+    machine must not take each other's messages."""
+    vhost = f"loom-t-{uuid.uuid4().hex[:10]}"
+    user = urlsplit(amqp_url).username or "guest"
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run([*sudo, "rabbitmqctl", "-q", "add_vhost", vhost], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*sudo, "rabbitmqctl", "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+                   check=True, stdout=subprocess.DEVNULL)
+    try:
+        yield urlunsplit(urlsplit(amqp_url)._replace(path="/" + vhost))
+    finally:
+        subprocess.run([*sudo, "rabbitmqctl", "-q", "delete_vhost", vhost], check=False,
+                       stdout=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ from tests.functional.test_cli import clean_env, free_port
 LOOM = [sys.executable, "-m", "loom.cmd.main"]
 
 
-async def test_services_as_separate_processes(pg_url: str, amqp_url: str) -> None:
+async def test_services_as_separate_processes(pg_url: str, amqp_vhost_url: str) -> None:
+    amqp_url = amqp_vhost_url
     env = clean_env(LOOM_SERVICE__REPORT_INTERVAL="0.5")
     subprocess.run([*LOOM, "db", "upgrade", "--db", pg_url], check=True, env=env,
                    capture_output=True)

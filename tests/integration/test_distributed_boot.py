@@ -96,8 +96,8 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, pg_url: str, amqp_url: str) -> Iterator[Deployment]:
-    d = Deployment(tmp_path, pg_url, amqp_url)
+def deployment(tmp_path: Path, pg_url: str, amqp_vhost_url: str) -> Iterator[Deployment]:
+    d = Deployment(tmp_path, pg_url, amqp_vhost_url)
     d.run("db", "upgrade")
     d.run("bootstrap")
     d.start("api", "api", "--workers", "2")
