@@ -1,7 +1,12 @@
 """Transaction-scoped locks on names, for checks that span many rows (a
 project's quota). PostgreSQL takes an advisory lock; SQLite already runs
 one writer at a time, so a transaction that writes before it counts holds
-the database until it commits."""
+the database until it commits.
+
+``begin_write`` makes a SQLite transaction take that one writer's lock
+before it reads, for read-check-write transactions that would otherwise
+race (placement's generation checks); PostgreSQL gets the same from the
+transaction's ``FOR UPDATE`` row locks."""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import hashlib
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loom.db import sqlite
+
 
 async def lock(session: AsyncSession, name: str) -> None:
     """Hold ``name`` until the session's transaction ends."""
@@ -17,3 +24,15 @@ async def lock(session: AsyncSession, name: str) -> None:
         return
     key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """On SQLite, hold the database's write lock from now until the
+    session's transaction ends; nothing on other databases."""
+    if session.bind.dialect.name != "sqlite":
+        return
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if isinstance(driver, sqlite.Connection):
+        await driver.begin_write()

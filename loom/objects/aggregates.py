@@ -12,10 +12,11 @@ import logging
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from sqlalchemy import bindparam, func, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loom.db import fast
 from loom.db.helpers import flush_or_conflict
 from loom.db.models import Aggregate, AggregateHost, AggregateMetadata, Instance, Service
 from loom.errors import Conflict, Invalid, NotFound
@@ -96,14 +97,18 @@ async def get(session: AsyncSession, aggregate_id: int) -> AggregateRecord:
     return found[0]
 
 
+_HOSTS = fast.Statement(select(AggregateHost.host, AggregateHost.aggregate_id))
+_OF_HOSTS = fast.Statement(_HOSTS.stmt.where(AggregateHost.host.in_(bindparam("hosts", expanding=True))))
+
+
 async def of_hosts(session: AsyncSession, hosts: Collection[str] | None = None) -> dict[str, list[AggregateRecord]]:
     """Host → the aggregates it is in (every host in one when ``hosts`` is None)."""
-    query = select(AggregateHost.host, AggregateHost.aggregate_id)
-    if hosts is not None:
-        if not hosts:
-            return {}
-        query = query.where(AggregateHost.host.in_(list(hosts)))
-    pairs = list(await session.execute(query))
+    if hosts is None:
+        pairs = await fast.rows(session, _HOSTS)
+    elif not hosts:
+        return {}
+    else:
+        pairs = await fast.rows(session, _OF_HOSTS, {"hosts": list(hosts)})
     if not pairs:  # the usual case for the scheduler: no aggregates at all
         return {}
     records = {r.id: r for r in await load(session, {agg_id for _, agg_id in pairs})}

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.config import QuotaSettings
 from loom.context import RequestContext
+from loom.db import fast
 from loom.db.models import Instance, InstanceAction, InstanceActionEvent
 from loom.errors import BadState, Conflict, NotFound
 from loom.objects import quotas
@@ -37,8 +38,16 @@ def _get_query(deleted: bool, admin: bool) -> Any:
 
 # Built once: every GET of a server runs one (clients poll them).
 _GET = {(deleted, admin): _get_query(deleted, admin) for deleted in (False, True) for admin in (False, True)}
-_ACTION_ID = select(InstanceAction.id).where(InstanceAction.instance_uuid == bindparam("instance"),
-                                             InstanceAction.request_id == bindparam("request"))
+_ACTION_ID = fast.Statement(select(InstanceAction.id).where(InstanceAction.instance_uuid == bindparam("instance"),
+                                                          InstanceAction.request_id == bindparam("request")))
+_ACTION = fast.Statement(insert(InstanceAction))
+_EVENT = fast.Statement(insert(InstanceActionEvent))
+_ACTION_TOUCHED = fast.Statement(update(InstanceAction).where(InstanceAction.id == bindparam("match_id"))
+                                 .values(updated_at=bindparam("now")))
+_ACTION_FINISHED = fast.Statement(update(InstanceAction).where(InstanceAction.id == bindparam("match_id"))
+                                  .values(updated_at=bindparam("now"), finish_time=bindparam("now")))
+# set_fields' statements, one per set of columns and expected states.
+_SETS: dict[tuple[Any, ...], fast.Statement] = {}
 
 
 async def get(session: AsyncSession, ctx: RequestContext, uuid: str, *, deleted: bool = False) -> Instance:
@@ -167,45 +176,62 @@ async def set_fields(session: AsyncSession, uuid: str, values: dict[str, Any],
     unknown = set(values) - UPDATABLE
     if unknown:
         raise ValueError(f"not updatable: {unknown}")
-    query = update(Instance).where(Instance.uuid == uuid)
-    if expected_task_state is not None:
-        states = [s for s in expected_task_state if s is not None]
-        cond = Instance.task_state.in_(states) if states else None
-        if None in expected_task_state:
-            cond = Instance.task_state.is_(None) if cond is None else (cond | Instance.task_state.is_(None))
-        query = query.where(cond)
+    task_states = None if expected_task_state is None else tuple(t for t in expected_task_state if t is not None)
+    key = (tuple(sorted(values)), task_states is not None and len(task_states),
+           expected_task_state is not None and None in expected_task_state, expected_vm_state is not None)
+    statement = _SETS.get(key)
+    if statement is None:
+        statement = _SETS[key] = fast.Statement(_set_statement(*key))
+    params: dict[str, Any] = {f"v_{name}": value for name, value in values.items()}
+    params.update(match_uuid=uuid, v_updated_at=utcnow())
+    if task_states:
+        params["match_task_states"] = list(task_states)
     if expected_vm_state is not None:
-        query = query.where(Instance.vm_state == expected_vm_state)
-    result = await session.execute(query.values(**values, updated_at=utcnow())
-                                   .execution_options(synchronize_session=False))
-    return bool(result.rowcount)
+        params["match_vm_state"] = expected_vm_state
+    return bool(await fast.run(session, statement, params))
+
+
+def _set_statement(names: tuple[str, ...], task_states: int | bool, none_ok: bool, vm_state: bool) -> Any:
+    table = Instance.__table__
+    columns = {name: Instance.__mapper__.attrs[name].columns[0] for name in names}  # type: ignore[attr-defined]
+    query = update(table).where(table.c.uuid == bindparam("match_uuid"))
+    if task_states is not False:
+        cond = table.c.task_state.in_(bindparam("match_task_states", expanding=True)) if task_states else None
+        if none_ok:
+            cond = table.c.task_state.is_(None) if cond is None else (cond | table.c.task_state.is_(None))
+        query = query.where(cond)
+    if vm_state:
+        query = query.where(table.c.vm_state == bindparam("match_vm_state"))
+    return query.values({**{column: bindparam(f"v_{name}", type_=column.type) for name, column in columns.items()},
+                         table.c.updated_at: bindparam("v_updated_at", type_=table.c.updated_at.type)})
 
 
 async def start_action(session: AsyncSession, ctx: RequestContext, uuid: str, action: str, *,
-                       message: str | None = None) -> InstanceAction:
-    row = InstanceAction(instance_uuid=uuid, action=action, request_id=ctx.request_id, user_id=ctx.user_id,
-                         project_id=ctx.project_id, start_time=utcnow(), message=message)
-    session.add(row)
-    await session.flush()
-    return row
+                       message: str | None = None) -> None:
+    await fast.run(session, _ACTION, {"instance_uuid": uuid, "action": action, "request_id": ctx.request_id,
+                                      "user_id": ctx.user_id, "project_id": ctx.project_id, "start_time": utcnow(),
+                                      "message": message})
+
+
+async def finish_action(session: AsyncSession, ctx: RequestContext, uuid: str) -> None:
+    """Mark the action this request started on the instance finished."""
+    action_id = await fast.scalar(session, _ACTION_ID, {"instance": uuid, "request": ctx.request_id})
+    if action_id is not None:
+        await fast.run(session, _ACTION_FINISHED, {"match_id": action_id, "now": utcnow()})
 
 
 async def event(session: AsyncSession, request_id: str, uuid: str, name: str, *, host: str | None,
                 start: dt.datetime, result: str | None, traceback: str | None = None) -> None:
     """Record an event of the action the request started. Core statements,
     not ORM objects: every boot records three."""
-    action_id = await session.scalar(_ACTION_ID, {"instance": uuid, "request": request_id})
+    action_id = await fast.scalar(session, _ACTION_ID, {"instance": uuid, "request": request_id})
     if action_id is None:
         return
     now = utcnow()
-    await session.execute(insert(InstanceActionEvent).values(
-        action_id=action_id, event=name, start_time=start, finish_time=now, result=result, traceback=traceback,
-        host=host))
-    values: dict[str, Any] = {"updated_at": now}
-    if result is not None:
-        values["finish_time"] = now
-    await session.execute(update(InstanceAction).where(InstanceAction.id == action_id).values(**values)
-                          .execution_options(synchronize_session=False))
+    await fast.run(session, _EVENT, {"action_id": action_id, "event": name, "start_time": start, "finish_time": now,
+                                     "result": result, "traceback": traceback, "host": host})
+    finished = _ACTION_TOUCHED if result is None else _ACTION_FINISHED
+    await fast.run(session, finished, {"match_id": action_id, "now": now})
 
 
 async def actions(session: AsyncSession, uuid: str) -> list[InstanceAction]:

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loom.db import fast
 from loom.db.models import PlacementAllocation, ProviderInventory, ResourceProvider
 from loom.placement import aggregates, traits
 from loom.placement.capacity import InventorySpec, fits, unit_violation
@@ -119,7 +120,7 @@ async def candidates(session: AsyncSession, request: CandidateRequest) -> list[C
 
 
 @functools.lru_cache(maxsize=64)
-def _viable_roots_query(classes: tuple[str, ...], in_tree: bool) -> Any:
+def _viable_roots_query(classes: tuple[str, ...], in_tree: bool) -> fast.Statement:
     """The query of _viable_roots for these classes, built once: the amounts
     (and the tree) are bound parameters. Building it took longer than
     running it."""
@@ -139,7 +140,7 @@ def _viable_roots_query(classes: tuple[str, ...], in_tree: bool) -> Any:
         tree_root = (select(func.coalesce(rp.root_provider_id, rp.id)).where(rp.uuid == bindparam("in_tree"))
                      .scalar_subquery())
         query = query.where(rp.root_provider_id == tree_root)
-    return query
+    return fast.Statement(query)
 
 
 async def _viable_roots(session: AsyncSession, groups: dict[str, RequestGroup]) -> set[int]:
@@ -156,7 +157,7 @@ async def _viable_roots(session: AsyncSession, groups: dict[str, RequestGroup]) 
     if in_tree is not None:
         params["in_tree"] = in_tree
     classes_by_root: dict[int, set[str]] = defaultdict(set)
-    for root, rc in await session.execute(_viable_roots_query(classes, in_tree is not None), params):
+    for root, rc in await fast.rows(session, _viable_roots_query(classes, in_tree is not None), params):
         classes_by_root[root].add(rc)
     return {root for root, classes in classes_by_root.items() if classes >= set(smallest)}
 
@@ -171,26 +172,27 @@ _INVENTORY_COLUMNS = (ProviderInventory.provider_id, ProviderInventory.resource_
 
 
 # Built once (ids as expanding parameters): they run on every scheduling request.
-_TREE_PROVIDERS = (select(*_PROVIDER_COLUMNS)
-                   .where(ResourceProvider.root_provider_id.in_(bindparam("ids", expanding=True)))
-                   .order_by(ResourceProvider.id))
-_TREE_USAGE = (select(PlacementAllocation.provider_id, PlacementAllocation.resource_class,
-                      func.sum(PlacementAllocation.used))
-               .where(PlacementAllocation.provider_id.in_(bindparam("ids", expanding=True)))
-               .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class))
-_TREE_INVENTORY = select(*_INVENTORY_COLUMNS).where(ProviderInventory.provider_id.in_(bindparam("ids", expanding=True)))
+_TREE_PROVIDERS = fast.Statement(select(*_PROVIDER_COLUMNS)
+                                 .where(ResourceProvider.root_provider_id.in_(bindparam("ids", expanding=True)))
+                                 .order_by(ResourceProvider.id))
+_TREE_USAGE = fast.Statement(select(PlacementAllocation.provider_id, PlacementAllocation.resource_class,
+                                    func.sum(PlacementAllocation.used))
+                             .where(PlacementAllocation.provider_id.in_(bindparam("ids", expanding=True)))
+                             .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class))
+_TREE_INVENTORY = fast.Statement(select(*_INVENTORY_COLUMNS)
+                                 .where(ProviderInventory.provider_id.in_(bindparam("ids", expanding=True))))
 
 
 async def _load_trees(session: AsyncSession, roots: list[int], need_aggregates: bool) -> list[_Tree]:
-    rows = list(await session.execute(_TREE_PROVIDERS, {"ids": roots}))
+    rows = await fast.rows(session, _TREE_PROVIDERS, {"ids": roots})
     ids = [r.id for r in rows]
     inventory: dict[int, dict[str, tuple[InventorySpec, int]]] = defaultdict(dict)
     used: dict[tuple[int, str], int] = {}
     for chunk in chunks(ids):
-        for pid, rc, n in await session.execute(_TREE_USAGE, {"ids": chunk}):
+        for pid, rc, n in await fast.rows(session, _TREE_USAGE, {"ids": chunk}):
             used[(pid, rc)] = int(n)
-        for pid, rc, total, reserved, min_unit, max_unit, step, ratio in await session.execute(
-                _TREE_INVENTORY, {"ids": chunk}):
+        for pid, rc, total, reserved, min_unit, max_unit, step, ratio in await fast.rows(
+                session, _TREE_INVENTORY, {"ids": chunk}):
             spec = InventorySpec(total, reserved, min_unit, max_unit, step, ratio)
             inventory[pid][rc] = (spec, used.get((pid, rc), 0))
     trait_map = await traits.of_providers(session, ids)

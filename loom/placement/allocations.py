@@ -38,6 +38,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loom.db import locks
 from loom.db.engine import Database
 from loom.db.models import PlacementAllocation, PlacementConsumer, ProviderInventory, ResourceProvider
 from loom.placement import generations, providers, resource_classes
@@ -152,6 +153,9 @@ async def replace(session: AsyncSession, wanted: Mapping[str, ConsumerAllocation
     caller's transaction (phases in the module docstring). Returns each
     consumer's new generation (None once it holds nothing)."""
     consumers = sorted(wanted)
+    # SQLite: take the writer's lock before reading, so the generations read
+    # below are still current when they are bumped.
+    await locks.begin_write(session)
     # Phase 1: drop what they hold now, remembering where it was. A consumer
     # expected to be new holds nothing (if it exists after all, phase 3
     # refuses the write and the transaction rolls back).

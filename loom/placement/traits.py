@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import bindparam, exists, insert, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loom.db import fast
 from loom.db.models import CustomTrait, ProviderTrait, ResourceProvider
 from loom.placement import generations
 from loom.placement.errors import PlacementInvalid, PlacementNotFound, TraitInUse
@@ -82,12 +83,15 @@ async def of_provider(session: AsyncSession, provider_id: int) -> list[str]:
     return list(await session.scalars(query))
 
 
+_OF_PROVIDERS = fast.Statement(select(ProviderTrait.provider_id, ProviderTrait.trait)
+                               .where(ProviderTrait.provider_id.in_(bindparam("ids", expanding=True))))
+
+
 async def of_providers(session: AsyncSession, provider_ids: Iterable[int]) -> dict[int, set[str]]:
     ids = set(provider_ids)
     out: dict[int, set[str]] = {i: set() for i in ids}
     for chunk in chunks(ids):
-        rows = await session.execute(select(ProviderTrait.provider_id, ProviderTrait.trait)
-                                     .where(ProviderTrait.provider_id.in_(chunk)))
+        rows = await fast.rows(session, _OF_PROVIDERS, {"ids": chunk})
         for pid, trait in rows:
             out[pid].add(trait)
     return out

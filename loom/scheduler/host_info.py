@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from loom.db import fast
 from loom.db.engine import Database
 from loom.db.models import ComputeNode
 from loom.objects import aggregates
@@ -23,7 +24,8 @@ CAPABILITY_FIELDS = ("hypervisor_type", "hypervisor_version", "hypervisor_hostna
 _COLUMNS = (ComputeNode.host, ComputeNode.failed_builds, *(getattr(ComputeNode, f) for f in CAPABILITY_FIELDS))
 
 
-_NODES = select(*_COLUMNS).where(ComputeNode.host.in_(bindparam("hosts", expanding=True))).order_by(ComputeNode.id)
+_NODES = fast.Statement(select(*_COLUMNS).where(ComputeNode.host.in_(bindparam("hosts", expanding=True)))
+                        .order_by(ComputeNode.id))
 
 
 def capabilities(node: Any) -> dict[str, Any]:
@@ -41,7 +43,7 @@ class DbHostInfo:
             return {}
         async with self.db.session() as session:
             by_host = await aggregates.of_hosts(session, hosts)
-            nodes = list(await session.execute(_NODES, {"hosts": list(hosts)}))
+            nodes = await fast.rows(session, _NODES, {"hosts": list(hosts)})
         out: dict[str, HostInfo] = {}
         for host in hosts:
             aggs = by_host.get(host, [])

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, distinct, func, select
 from sqlalchemy.orm import aliased
 
-from loom.db import services
+from loom.db import fast, services
 from loom.db.engine import Database
 from loom.db.models import PlacementAllocation, ResourceProvider, Service
 from loom.placement import Candidate
@@ -231,19 +231,21 @@ async def host_states(db: Database, found: Sequence[Candidate], *, info_source: 
 
 
 # Built once: these run on every scheduling request.
-_COMPUTE_SERVICES = (select(Service.host, Service.disabled, Service.disabled_reason, Service.forced_down,
-                            Service.last_seen_up).where(Service.binary == COMPUTE_BINARY).order_by(Service.id))
+_COMPUTE_SERVICES = fast.Statement(
+    select(Service.host, Service.disabled, Service.disabled_reason, Service.forced_down, Service.last_seen_up)
+    .where(Service.binary == COMPUTE_BINARY).order_by(Service.id))
 _ROOT = aliased(ResourceProvider)
-_CONSUMER_COUNTS = (select(_ROOT.uuid, func.count(distinct(PlacementAllocation.consumer_uuid)))
-                    .join(ResourceProvider, ResourceProvider.id == PlacementAllocation.provider_id)
-                    .join(_ROOT, _ROOT.id == ResourceProvider.root_provider_id)
-                    .where(_ROOT.uuid.in_(bindparam("roots", expanding=True))).group_by(_ROOT.uuid))
+_CONSUMER_COUNTS = fast.Statement(
+    select(_ROOT.uuid, func.count(distinct(PlacementAllocation.consumer_uuid)))
+    .join(ResourceProvider, ResourceProvider.id == PlacementAllocation.provider_id)
+    .join(_ROOT, _ROOT.id == ResourceProvider.root_provider_id)
+    .where(_ROOT.uuid.in_(bindparam("roots", expanding=True))).group_by(_ROOT.uuid))
 
 
 async def _compute_services(db: Database) -> list[Any]:
     """The compute services as plain rows (what HostState needs of them)."""
     async with db.session() as session:
-        return list(await session.execute(_COMPUTE_SERVICES))
+        return await fast.rows(session, _COMPUTE_SERVICES)
 
 
 async def _consumer_counts(db: Database, root_uuids: Iterable[str]) -> dict[str, int]:
@@ -251,7 +253,7 @@ async def _consumer_counts(db: Database, root_uuids: Iterable[str]) -> dict[str,
     out: dict[str, int] = {}
     async with db.session() as session:
         for chunk in chunks(root_uuids):
-            rows = await session.execute(_CONSUMER_COUNTS, {"roots": chunk})
+            rows = await fast.rows(session, _CONSUMER_COUNTS, {"roots": chunk})
             out.update({rp_uuid: int(n) for rp_uuid, n in rows})
     return out
 

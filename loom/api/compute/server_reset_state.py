@@ -14,7 +14,6 @@ from loom.api.compute.base import enforce, field_error
 from loom.api.http import Call, empty
 from loom.objects import instances
 from loom.policy.enforcer import ADMIN, Rule
-from loom.timeutils import utcnow
 
 RESET_RULE = "os_compute_api:os-admin-actions:reset_state"
 STATES = ("active", "error")
@@ -28,9 +27,9 @@ async def _reset_state(call: Call, value: Any) -> Response:
     async with call.deps.db.session.begin() as session:
         row = await instances.get(session, call.ctx, call.params["server_id"])
         enforce(call, RESET_RULE, {"project_id": row.project_id})
-        action = await instances.start_action(session, call.ctx, row.uuid, "resetState")
+        await instances.start_action(session, call.ctx, row.uuid, "resetState")
         await instances.set_fields(session, row.uuid, {"vm_state": state, "task_state": None})
-        action.finish_time = utcnow()
+        await instances.finish_action(session, call.ctx, row.uuid)
     return empty(202)
 
 
