@@ -38,6 +38,10 @@ class Database:
             if path in ("", ":memory:"):
                 raise Invalid("an in-memory SQLite database cannot be shared between connections: give a file")
             kwargs["async_creator"] = partial(sqlite.connect, path, sqlite.WriteGate())
+            # Connections beyond the pool's size are closed when given back,
+            # and opening one (with its pragmas) costs as much as a dozen
+            # statements: keep enough for the process's concurrent sessions.
+            kwargs.update(pool_size=max(pool_size, 30), max_overflow=30)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)

@@ -13,6 +13,7 @@ from loom.config import QuotaSettings
 from loom.context import RequestContext
 from loom.db import fast
 from loom.db.models import Instance, InstanceAction, InstanceActionEvent
+from loom.db.models.base import new_uuid
 from loom.errors import BadState, Conflict, NotFound
 from loom.objects import quotas
 from loom.timeutils import utcnow
@@ -41,6 +42,9 @@ _GET = {(deleted, admin): _get_query(deleted, admin) for deleted in (False, True
 _ACTION_ID = fast.Statement(select(InstanceAction.id).where(InstanceAction.instance_uuid == bindparam("instance"),
                                                           InstanceAction.request_id == bindparam("request")))
 _ACTION = fast.Statement(insert(InstanceAction))
+_INSERT = fast.Statement(insert(Instance))
+# Attribute name → column name where they differ (metadata_ → metadata).
+_COLUMN_KEYS = {attr.key: attr.columns[0].key for attr in Instance.__mapper__.column_attrs}
 _EVENT = fast.Statement(insert(InstanceActionEvent))
 _ACTION_TOUCHED = fast.Statement(update(InstanceAction).where(InstanceAction.id == bindparam("match_id"))
                                  .values(updated_at=bindparam("now")))
@@ -123,12 +127,13 @@ async def get_any(session: AsyncSession, uuid: str) -> Instance:
 
 
 async def create_many(session: AsyncSession, rows: list[dict[str, Any]], project_id: str,
-                      quota: QuotaSettings, min_count: int | None = None) -> list[Instance]:
-    """Insert the instances within the project's (and user's) quota; with
+                      quota: QuotaSettings, min_count: int | None = None) -> list[str]:
+    """Insert the instances (``rows`` of column values) within the project's (and user's) quota; with
     ``min_count`` below their number, only as many as there is room for
     (at least min_count), as Nova does. The usage is counted again after
     the insert, in the same transaction: concurrent requests never end
-    above a limit; the one that would is refused and rolled back whole."""
+    above a limit; the one that would is refused and rolled back whole.
+    Returns the new instances' uuids."""
     user_id = str(rows[0].get("user_id") or "")
     wanted = len(rows)
     ranged = min_count is not None and min_count < wanted
@@ -138,14 +143,13 @@ async def create_many(session: AsyncSession, rows: list[dict[str, Any]], project
                                           int(flavor["memory_mb"]))
         if fits is not None and min_count is not None and min_count <= fits < wanted:
             rows = rows[:fits]
-    instances = [Instance(**row) for row in rows]
-    session.add_all(instances)
-    await session.flush()
+    rows = [{"uuid": new_uuid(), **row} for row in rows]
+    await fast.run_many(session, _INSERT, [{_COLUMN_KEYS.get(k, k): v for k, v in row.items()} for row in rows])
     requested = {"instances": len(rows), "cores": sum(int(r["flavor"]["vcpus"]) for r in rows),
                  "ram": sum(int(r["flavor"]["memory_mb"]) for r in rows)}
     shown: dict[str, int | str] = {"instances": f"{min_count}-{wanted}"} if ranged else {}
     await quotas.check_instances(session, quota, project_id, user_id, requested, shown)
-    return instances
+    return [row["uuid"] for row in rows]
 
 
 async def list_(session: AsyncSession, query: Any) -> list[Instance]:

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.config import QuotaSettings
-from loom.db import locks
+from loom.db import fast, locks
 from loom.db.models import Instance, KeyPair, Project, Quota, QuotaClass, ServerGroup, ServerGroupMember
 from loom.errors import Invalid, QuotaExceeded
 
@@ -142,11 +142,20 @@ def too_many_instances(
 # --- limits in the database -----------------------------------------------
 
 
+# Built once: every create of a server runs these.
+_CLASS_LIMITS = fast.Statement(
+    select(QuotaClass.resource, QuotaClass.hard_limit).where(QuotaClass.class_name == bindparam("name")))
+_LAYERS = fast.Statement(
+    select(Quota.user_id, Quota.resource, Quota.hard_limit)
+    .where(Quota.project_id == bindparam("project"), Quota.user_id.in_(bindparam("users", expanding=True))))
+_USED = select(Instance.flavor, Instance.old_flavor, Instance.new_flavor).where(
+    Instance.project_id == bindparam("project"), Instance.deleted.is_(False),
+    or_(Instance.vm_state != "soft-delete", Instance.task_state.is_not(None)))
+_USED_BY = {False: fast.Statement(_USED), True: fast.Statement(_USED.where(Instance.user_id == bindparam("user")))}
+
+
 async def class_limits(session: AsyncSession, class_name: str = DEFAULT_CLASS) -> dict[str, int]:
-    rows = await session.execute(
-        select(QuotaClass.resource, QuotaClass.hard_limit).where(QuotaClass.class_name == class_name)
-    )
-    return {r: int(v) for r, v in rows}
+    return {r: int(v) for r, v in await fast.rows(session, _CLASS_LIMITS, {"name": class_name})}
 
 
 async def overrides(session: AsyncSession, project_id: str, user_id: str = "") -> dict[str, int]:
@@ -182,11 +191,7 @@ async def _layers(
     queries (this runs on every create)."""
     project: dict[str, int] = {}
     user: dict[str, int] = {}
-    rows = await session.execute(
-        select(Quota.user_id, Quota.resource, Quota.hard_limit).where(
-            Quota.project_id == project_id, Quota.user_id.in_(["", user_id] if user_id else [""])
-        )
-    )
+    rows = await fast.rows(session, _LAYERS, {"project": project_id, "users": ["", user_id] if user_id else [""]})
     for owner, resource, value in rows:
         (user if owner else project)[resource] = int(value)
     return await class_limits(session), project, user
@@ -251,12 +256,8 @@ async def count_instances(session: AsyncSession, project_id: str, user_id: str |
     instances; one in the middle of a resize counts the bigger of its
     flavors (it may end with either). A soft-deleted server counts only
     while it is being restored, as Nova frees its quota until then."""
-    query = select(Instance.flavor, Instance.old_flavor, Instance.new_flavor).where(
-        Instance.project_id == project_id, Instance.deleted.is_(False),
-        or_(Instance.vm_state != "soft-delete", Instance.task_state.is_not(None)))
-    if user_id:
-        query = query.where(Instance.user_id == user_id)
-    rows = [[f for f in row if f] for row in await session.execute(query)]
+    params = {"project": project_id, "user": user_id} if user_id else {"project": project_id}
+    rows = [[f for f in row if f] for row in await fast.rows(session, _USED_BY[bool(user_id)], params)]
     return {
         "instances": len(rows),
         "cores": sum(max(int(f["vcpus"]) for f in row) for row in rows),

@@ -150,11 +150,10 @@ async def create(call: Call) -> Response:
             "config_drive": bool(body.get("config_drive")),
         })
     async with call.deps.db.session.begin() as session:
-        created = await instances.create_many(session, rows, call.ctx.project_id or "", call.deps.settings.quota,
-                                              min_count=min_count)
-        for inst in created:
-            await instances.start_action(session, call.ctx, inst.uuid, "create")
-        uuids = [i.uuid for i in created]
+        uuids = await instances.create_many(session, rows, call.ctx.project_id or "", call.deps.settings.quota,
+                                            min_count=min_count)
+        for uuid_ in uuids:
+            await instances.start_action(session, call.ctx, uuid_, "create")
         await server_groups.join(session, group, uuids)
         if group is not None:
             await quotas.check_server_group_members(session, call.deps.settings.quota, call.ctx.project_id or "",
