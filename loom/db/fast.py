@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import collections
 import re
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
@@ -54,7 +56,7 @@ def _plan(stmt: Executable, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
     # defaults of the others): its SQL depends on their keys.
     compiled: Any = stmt.compile(dialect=dialect, column_keys=list(keys))
     names = tuple(compiled.positiontup or ())
-    expanding = frozenset(name for name, bind in compiled.binds.items() if bind.expanding)
+    expanding = frozenset(name for name in names if compiled.binds[name].expanding)
     literals = {}
     for name in names:
         bind = compiled.binds[name]
@@ -96,10 +98,10 @@ async def _driver(session: AsyncSession) -> sqlite.Connection | None:
     """The session's SQLite connection inside its current transaction, or
     None on other databases."""
     sync = session.sync_session
-    if sync.bind is not None and sync.bind.dialect.name != "sqlite":
-        return None
     if sync.autoflush and (sync.new or sync.deleted or sync.dirty):
         await session.flush()
+    if sync.bind is not None and sync.bind.dialect.name != "sqlite":
+        return None
     transaction = sync.get_transaction()
     cached = session.info.get(_DRIVER)
     if cached is not None and transaction is not None and cached[0] is transaction:
@@ -144,7 +146,7 @@ def _convert(plan: _Plan, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
 
 
 def _empty_expansion(plan: _Plan, params: Params) -> bool:
-    return any(not params.get(name) for name in plan.expanding)
+    return any(not (params[name] if name in params else plan.literals.get(name)) for name in plan.expanding)
 
 
 async def rows(session: AsyncSession, statement: Statement, params: Params | None = None) -> list[Any]:
@@ -152,12 +154,12 @@ async def rows(session: AsyncSession, statement: Statement, params: Params | Non
     params = params or {}
     driver = await _driver(session)
     if driver is None:
-        return list(await session.execute(statement.stmt, params))
+        return list(await _core(session, statement, params))
     plan = statement.plan(session.sync_session.bind.dialect, params)  # type: ignore[union-attr]
     if _empty_expansion(plan, params):  # SQLAlchemy renders IN () its own way
-        return list(await session.execute(statement.stmt, params))
+        return list(await _core(session, statement, params))
     sql, args = _arguments(plan, params)
-    cursor = await driver.execute(sql, args)
+    cursor = await _execute(driver, sql, args)
     return _convert(plan, await cursor.fetchall())
 
 
@@ -176,14 +178,12 @@ async def run(session: AsyncSession, statement: Statement, params: Params | None
     params = params or {}
     driver = await _driver(session)
     if driver is None:
-        result: Any = await session.execute(statement.stmt, params)
-        return int(result.rowcount)
+        return int((await _core(session, statement, params)).rowcount)
     plan = statement.plan(session.sync_session.bind.dialect, params)  # type: ignore[union-attr]
     if _empty_expansion(plan, params):
-        result = await session.execute(statement.stmt, params)
-        return int(result.rowcount)
+        return int((await _core(session, statement, params)).rowcount)
     sql, args = _arguments(plan, params)
-    cursor = await driver.execute(sql, args)
+    cursor = await _execute(driver, sql, args)
     return int(cursor.rowcount)
 
 
@@ -193,9 +193,29 @@ async def run_many(session: AsyncSession, statement: Statement, many: Sequence[P
         return
     driver = await _driver(session)
     if driver is None:
-        await session.execute(statement.stmt, list(many))
+        await _core(session, statement, list(many))
         return
     plan = statement.plan(session.sync_session.bind.dialect, many[0])  # type: ignore[union-attr]
     if plan.expanding:
         raise ValueError("run_many takes no expanding parameters")
-    await driver.cursor().executemany(plan.sql, [_arguments(plan, params)[1] for params in many])
+    args = [_arguments(plan, params)[1] for params in many]
+    try:
+        await driver.cursor().executemany(plan.sql, args)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(plan.sql, args, exc, sqlite3.Error) from exc
+
+
+async def _core(session: AsyncSession, statement: Statement, params: Any) -> Any:
+    """The statement as Core runs it on the session's connection: the same
+    parameter keys (column keys) and results as the compiled path."""
+    conn = await session.connection()
+    return await conn.execute(statement.stmt, params)
+
+
+async def _execute(driver: sqlite.Connection, sql: str, args: list[Any]) -> sqlite.Cursor:
+    """The statement on the driver; its errors as SQLAlchemy raises them
+    (IntegrityError, OperationalError...), so callers catch one kind."""
+    try:
+        return await driver.execute(sql, args)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, args, exc, sqlite3.Error) from exc

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loom.db import fast
 from loom.db.models import Migration
 from loom.errors import NotFound
 from loom.timeutils import utcnow
@@ -93,9 +94,18 @@ def to_dict(row: Migration) -> dict[str, Any]:
 HOLDING = ("pre-migrating", "migrating", "post-migrating", "finished", "confirming", "reverting")
 
 
+_ANY_HOLDING = fast.Statement(
+    select(Migration.id).where(Migration.instance_uuid == bindparam("match"), Migration.deleted.is_(False),
+                               Migration.status.in_(HOLDING),
+                               Migration.migration_type.in_(("migration", "resize"))).limit(1))
+
+
 async def holding(session: AsyncSession, instance_uuid: str) -> Migration | None:
     """The instance's cold migration or resize under way (or waiting to be
     confirmed), if any."""
+    # Every delete asks; almost every instance has none.
+    if await fast.scalar(session, _ANY_HOLDING, {"match": instance_uuid}) is None:
+        return None
     found = await of_instance(session, instance_uuid, HOLDING)
     return next((m for m in found if m.migration_type in ("migration", "resize")), None)
 

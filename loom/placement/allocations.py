@@ -28,20 +28,20 @@ import asyncio
 import datetime as dt
 import random
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loom.db import locks
+from loom.db import fast, locks
 from loom.db.engine import Database
 from loom.db.models import PlacementAllocation, PlacementConsumer, ProviderInventory, ResourceProvider
-from loom.placement import generations, providers, resource_classes
+from loom.placement import boot_claims, generations, providers, resource_classes
 from loom.placement.capacity import InventorySpec, unit_violation
 from loom.placement.errors import (
     ConcurrentUpdate,
@@ -58,6 +58,7 @@ from loom.timeutils import utcnow
 RETRIES = 10
 
 Resources = Mapping[str, int]
+T = TypeVar("T")
 
 
 class Generation(Enum):
@@ -144,7 +145,11 @@ _BUMP_CONSUMER = (update(PlacementConsumer)
                          PlacementConsumer.generation == bindparam("seen"))
                   .values(generation=bindparam("next"), updated_at=bindparam("now"))
                   .execution_options(synchronize_session=False))
-_INVENTORIES = select(ProviderInventory).where(ProviderInventory.provider_id.in_(bindparam("ids", expanding=True)))
+_INVENTORIES = fast.Statement(
+    select(ProviderInventory.provider_id, ProviderInventory.resource_class, ProviderInventory.total,
+           ProviderInventory.reserved, ProviderInventory.min_unit, ProviderInventory.max_unit,
+           ProviderInventory.step_size, ProviderInventory.allocation_ratio)
+    .where(ProviderInventory.provider_id.in_(bindparam("ids", expanding=True))))
 _HOLDS = select(PlacementAllocation.id).where(PlacementAllocation.consumer_uuid == bindparam("uuid")).limit(1)
 
 
@@ -248,14 +253,9 @@ async def _bump_consumer(session: AsyncSession, row: PlacementConsumer) -> int:
     return seen + 1
 
 
-async def _check_capacity(session: AsyncSession, rps: dict[str, ResourceProvider],
+async def _check_capacity(session: AsyncSession, rps: Mapping[str, Any],
                           wanted: Mapping[str, ConsumerAllocations]) -> None:
-    requested: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for want in wanted.values():
-        for rp_uuid, res in want.allocations.items():
-            for rc, amount in res.items():
-                if amount:
-                    requested[(rp_uuid, rc)].append(amount)
+    requested = requested_amounts(wanted)
     if not requested:
         return
     unknown = await resource_classes.missing(session, {rc for _, rc in requested})
@@ -265,9 +265,25 @@ async def _check_capacity(session: AsyncSession, rps: dict[str, ResourceProvider
     ids = {rps[rp_uuid].id for rp_uuid, _ in requested}
     inventories: dict[tuple[int, str], InventorySpec] = {}
     for chunk in chunks(ids):
-        for row in await session.scalars(_INVENTORIES, {"ids": chunk}):
+        for row in await fast.rows(session, _INVENTORIES, {"ids": chunk}):
             inventories[(row.provider_id, row.resource_class)] = InventorySpec.of(row)
-    used = await usages(session, ids)
+    verify(requested, rps, inventories, await usages(session, ids))
+
+
+def requested_amounts(wanted: Mapping[str, ConsumerAllocations]) -> dict[tuple[str, str], list[int]]:
+    """(provider uuid, class) → the non-zero amounts asked for."""
+    requested: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for want in wanted.values():
+        for rp_uuid, res in want.allocations.items():
+            for rc, amount in res.items():
+                if amount:
+                    requested[(rp_uuid, rc)].append(amount)
+    return requested
+
+
+def verify(requested: Mapping[tuple[str, str], list[int]], rps: Mapping[str, Any],
+           inventories: Mapping[tuple[int, str], InventorySpec], used: Mapping[int, Mapping[str, int]]) -> None:
+    """Refuse amounts that break an inventory's units or exceed its capacity."""
     for (rp_uuid, rc), amounts in sorted(requested.items()):
         rp = rps[rp_uuid]
         inv = inventories.get((rp.id, rc))
@@ -290,10 +306,16 @@ async def _check_capacity(session: AsyncSession, rps: dict[str, ResourceProvider
 async def write(db: Database, wanted: Mapping[str, ConsumerAllocations]) -> dict[str, int | None]:
     """``replace`` in its own transaction, run again after a provider
     generation race (up to ``RETRIES`` times, then ``ConcurrentUpdate``)."""
+    return await _retried(db, lambda session: replace(session, wanted))
+
+
+async def _retried(db: Database, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """``fn`` in its own transaction, run again after a provider generation
+    race (as ``write``)."""
     for attempt in range(RETRIES):
         try:
             async with db.session.begin() as session:
-                return await replace(session, wanted)
+                return await fn(session)
         except ProviderGenerationRace:
             if attempt == RETRIES - 1:
                 raise ConcurrentUpdate("Inventory and/or allocations changed while attempting to allocate: "
@@ -314,6 +336,9 @@ async def claim(db: Database, consumer_uuid: str, allocations: Mapping[str, Reso
     an unknown provider or resource class."""
     if not any(any(r.values()) for r in allocations.values()):
         raise PlacementInvalid("A claim needs at least one non-zero allocation; use release() to free.")
+    if consumer_generation is None:  # a new consumer: every boot's claim
+        return await _retried(db, lambda session: boot_claims.claim_new(
+            session, consumer_uuid, allocations, project_id, user_id, consumer_type))
     gens = await write(db, {consumer_uuid: ConsumerAllocations(allocations, project_id, user_id,
                                                                consumer_generation, consumer_type)})
     generation = gens[consumer_uuid]
@@ -323,6 +348,8 @@ async def claim(db: Database, consumer_uuid: str, allocations: Mapping[str, Reso
 
 async def release(db: Database, consumer_uuid: str, consumer_generation: ConsumerGeneration = ANY) -> bool:
     """Free everything ``consumer_uuid`` holds; whether it held anything."""
+    if consumer_generation is ANY:  # every delete's release
+        return await _retried(db, lambda session: boot_claims.release_all(session, consumer_uuid))
     async with db.session() as session:
         held = await session.scalar(_HOLDS, {"uuid": consumer_uuid})
     if held is None and consumer_generation is ANY:

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loom.db import fast
 from loom.db.engine import Database
 from loom.db.models import PlacementAllocation, ProviderInventory, ResourceProvider
 from loom.placement import generations, providers, resource_classes
@@ -38,17 +39,17 @@ async def of_provider(session: AsyncSession, rp: ResourceProvider) -> dict[str, 
 
 
 # Built once: every claim runs it.
-_USAGES = (select(PlacementAllocation.provider_id, PlacementAllocation.resource_class,
-                  func.sum(PlacementAllocation.used))
-           .where(PlacementAllocation.provider_id.in_(bindparam("ids", expanding=True)))
-           .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class))
+_USAGES = fast.Statement(select(PlacementAllocation.provider_id, PlacementAllocation.resource_class,
+                                func.sum(PlacementAllocation.used))
+                         .where(PlacementAllocation.provider_id.in_(bindparam("ids", expanding=True)))
+                         .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class))
 
 
 async def usages(session: AsyncSession, provider_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """What is allocated, per provider and resource class."""
     out: dict[int, dict[str, int]] = {}
     for chunk in chunks(set(provider_ids)):
-        rows = await session.execute(_USAGES, {"ids": chunk})
+        rows = await fast.rows(session, _USAGES, {"ids": chunk})
         for pid, rc, used in rows:
             out.setdefault(pid, {})[rc] = int(used)
     return out

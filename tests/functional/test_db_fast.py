@@ -10,6 +10,7 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from loom.db import fast
 from loom.db.engine import Database
@@ -111,3 +112,29 @@ def test_a_missing_parameter_is_named() -> None:
     plan = RENAME.plan(sqlite.dialect(), {"match": "x"})
     with pytest.raises(KeyError, match="name"):
         fast._arguments(plan, {"match": "x"})
+
+
+async def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:
+    async with db.session.begin() as s:
+        await fast.run(s, INSERT, {**ROW, "uuid": "00000000-0000-0000-0000-000000000003"})
+        with pytest.raises(IntegrityError):
+            await fast.run(s, INSERT, {**ROW, "uuid": "00000000-0000-0000-0000-000000000003"})
+
+
+async def test_rows_have_attributes(db: Database) -> None:
+    await _add(db, display_name="named")
+    async with db.session() as s:
+        (row,) = await fast.rows(s, SELECT, {"project": "p1"})
+    assert row.flavor == ROW["flavor"] and row.locked is True
+
+
+async def test_literal_in_lists_run_compiled(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    literal = fast.Statement(select(Instance.display_name).where(Instance.vm_state.in_(("building", "active"))))
+    await _add(db, display_name="lit")
+
+    async def no_core(*args: object) -> None:
+        raise AssertionError("ran through the session, not compiled")
+
+    monkeypatch.setattr(fast, "_core", no_core)
+    async with db.session() as s:
+        assert await fast.rows(s, literal) == [("lit",)]

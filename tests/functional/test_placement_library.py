@@ -218,11 +218,36 @@ async def test_a_generation_race_reruns_the_claim(db: Database, monkeypatch: pyt
         return await real_bump(session, rp, expected)
 
     monkeypatch.setattr(generations, "bump", racing_bump)
-    assert await placement.claim(db, uid(), {rp_uuid: FLAVOR}, "p", "u", None) == 1
+    # Any generation: the general write path (a new consumer's takes the one below).
+    assert await placement.claim(db, uid(), {rp_uuid: FLAVOR}, "p", "u", placement.ANY) == 1
     assert raced == [rp_uuid]
     async with db.session() as session:
         rp = await providers.get(session, rp_uuid)
         assert (await usages.of_provider(session, rp))["VCPU"] == 2 and rp.generation == 2
+
+
+async def test_a_generation_race_reruns_a_new_consumers_claim(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from loom.placement import boot_claims
+
+    rp_uuid = await host(db)
+    real_bump = boot_claims._bump
+    raced: list[int] = []
+
+    async def racing_bump(session, provider_id, seen):  # type: ignore[no-untyped-def]
+        if not raced:
+            raced.append(provider_id)
+            return False  # as if another writer bumped the provider after we read it
+        return await real_bump(session, provider_id, seen)
+
+    monkeypatch.setattr(boot_claims, "_bump", racing_bump)
+    consumer = uid()
+    assert await placement.claim(db, consumer, {rp_uuid: FLAVOR}, "p", "u", None) == 1
+    assert len(raced) == 1
+    async with db.session() as session:
+        rp = await providers.get(session, rp_uuid)
+        assert (await usages.of_provider(session, rp))["VCPU"] == 2 and rp.generation == 2
+        view = await allocations.for_consumer(session, consumer)
+    assert view.generation == 1 and view.allocations[rp_uuid]["resources"]["VCPU"] == 2
 
 
 async def test_candidates_over_1000_providers_take_a_few_queries(db: Database) -> None:
