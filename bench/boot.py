@@ -64,6 +64,20 @@ process and the table shows the median of the repeats.
     .venv/bin/python bench/boot.py --repeat 1                 # quick look
     .venv/bin/python bench/boot.py                            # 10 and 100 hosts, 3 repeats, 1k and 10k listing
     .venv/bin/python bench/boot.py --hosts 10 --skip-10k --json
+
+With ``--distributed`` the same workload runs against a deployment that
+``scripts/deploy-local.sh`` starts for each host count (bench/deploy.py:
+PostgreSQL and a RabbitMQ virtual host of its own, the API with
+``--api-workers`` (2) workers, a conductor, ``--schedulers`` (2)
+schedulers and one ``loom compute`` process per fake host, without the
+database) and stops afterwards; the fake room settings and bcrypt cost
+reach every process through the environment. After the concurrent boots
+and the listing, the VmRSS of each compute process is read from
+``/proc/<pid>/status`` (the table shows the median and the largest). Its
+targets: POST → ACTIVE < 150 ms, ≥ 30 servers/s on 10 hosts, a fake
+compute process < 60 MB.
+
+    .venv/bin/python bench/boot.py --distributed --hosts 10 --skip-10k
 """
 
 from __future__ import annotations
@@ -71,6 +85,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import threading
@@ -93,6 +108,7 @@ FLAVOR_MB = 512
 PER_PROJECT = 10  # Nova's default instance quota
 ROUNDS = 4
 TARGETS = {"active_ms": 50.0, "servers_per_s": 100.0, "detail_1k_ms": 300.0}
+DISTRIBUTED_TARGETS = {"active_ms": 150.0, "servers_per_s": 30.0, "detail_1k_ms": 300.0, "compute_rss_mb": 60.0}
 NOVA = {"active_ms": 650.0, "servers_per_s": 2.4}
 
 
@@ -411,15 +427,45 @@ def delete_everything(cloud: Cloud, workers: int = 10) -> tuple[int, float]:
 
 
 @contextmanager
-def cloud_with(hosts: int, room: dict[str, int]) -> Iterator[Cloud]:
+def cloud_with(hosts: int, room: dict[str, int], args: argparse.Namespace) -> Iterator[Cloud]:
     env = {"LOOM_COMPUTE__FAKE_HOSTS": str(hosts), "LOOM_IDENTITY__PASSWORD_HASH_ROUNDS": str(ROUNDS)}
     env.update({f"LOOM_COMPUTE__FAKE_{name}": str(value) for name, value in room.items()})
+    if args.distributed:
+        from deploy import deployment
+
+        del env["LOOM_COMPUTE__FAKE_HOSTS"]  # one process per host instead
+        with deployment(hosts, env, workers=args.api_workers, schedulers=args.schedulers) as d:
+            cloud = Cloud(d.url, d.password)
+            cloud.deployment = d  # type: ignore[attr-defined]
+            wait_for_hypervisors(cloud, hosts)
+            progress(f"deploy-local.sh with {hosts} fake compute processes, {args.api_workers} API workers, "
+                     f"{args.schedulers} schedulers: {d.url} (run directory {d.run_dir})")
+            yield cloud
+        return
     with loom_up(env, timeout=120) as server:
         cloud = Cloud(server.url, server.password)
         each = ", ".join(f"{v} {k}" for k, v in room.items())
         progress(f"loom up with {hosts} fake hosts{f' ({each} each)' if each else ''}: "
                  f"{server.url} (pid {server.process.pid})")
         yield cloud
+
+
+def wait_for_hypervisors(cloud: Cloud, hosts: int, timeout: float = 300) -> None:
+    """Until every compute process has reported its host (the API answers
+    before they all have)."""
+    admin = cloud.api(cloud.admin_token)
+    deadline = time.perf_counter() + timeout
+    try:
+        while True:
+            _, body, _ = admin.request("GET", COMPUTE + "/os-hypervisors/detail")
+            up = [h for h in body["hypervisors"] if h.get("state") == "up" and h.get("status") == "enabled"]
+            if len(up) >= hosts:
+                return
+            if time.perf_counter() > deadline:
+                raise ApiError(f"only {len(up)} of {hosts} hypervisors up after {timeout:.0f} s")
+            time.sleep(0.5)
+    finally:
+        admin.close()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -436,7 +482,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             share = 2 * math.ceil((1000 if args.skip_10k else 10000) / hosts)
             room = {"MEMORY_MB": max(32768, share * FLAVOR_MB), "DISK_GB": max(1000, share),
                     "VCPUS": max(16, math.ceil(share / 16))}
-        with cloud_with(hosts, room) as cloud:
+        with cloud_with(hosts, room, args) as cloud:
             if hosts == args.hosts[0]:
                 single: dict[str, list[float]] = {}
                 single_boots(cloud, 3, poll)  # warm up
@@ -459,6 +505,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          f"{n + 1}/{args.repeat}: {figures['boot_wall_s']:.2f} s, "
                          f"{figures['servers_per_s']:.1f} servers/s; deleted in {figures['delete_wall_s']:.2f} s")
             results["concurrent"][str(hosts)] = conc
+            if args.distributed and hosts != largest:
+                results.setdefault("compute_rss_mb", {})[str(hosts)] = compute_rss(cloud)
             if hosts == largest:
                 sizes = [1000] if args.skip_10k else [1000, 10000]
                 for size in sizes:
@@ -468,7 +516,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     count, took = delete_everything(cloud)
                     results["delete"][str(size)] = {"servers": count, "wall_s": took, "per_s": count / took}
                     progress(f"  deleted {count} servers in {took:.1f} s ({count / took:.0f}/s)")
+                if args.distributed:
+                    results.setdefault("compute_rss_mb", {})[str(hosts)] = compute_rss(cloud)
     return results
+
+
+def compute_rss(cloud: Cloud) -> dict[str, float]:
+    """VmRSS of the deployment's compute processes after the workload."""
+    rss = sorted(cloud.deployment.rss_mb("compute-").values())  # type: ignore[attr-defined]
+    progress(f"compute processes' VmRSS: median {statistics.median(rss):.1f} MB, largest {rss[-1]:.1f} MB "
+             f"({len(rss)} processes)")
+    return {"median": statistics.median(rss), "max": rss[-1], "processes": len(rss)}
 
 
 def med(values: list[float]) -> float:
@@ -477,9 +535,13 @@ def med(values: list[float]) -> float:
 
 def table(args: argparse.Namespace, results: dict[str, Any]) -> list[str]:
     info = machine()
-    lines = [f"Loom boot benchmark: loom up (SQLite, memory bus, fake driver), m1.tiny, microversion 2.79; "
-             f"median of {args.repeat} repeats",
-             f"machine: nproc {info['nproc']}, {info['cpu']}, {info['python']}, {info['os']}",
+    targets = DISTRIBUTED_TARGETS if args.distributed else TARGETS
+    what = (f"scripts/deploy-local.sh (PostgreSQL, RabbitMQ, {args.api_workers} API workers, conductor, "
+            f"{args.schedulers} schedulers, a fake compute process per host)" if args.distributed
+            else "loom up (SQLite, memory bus, fake driver)")
+    lines = [f"Loom boot benchmark: {what}, m1.tiny, microversion 2.79; median of {args.repeat} repeats",
+             f"machine: nproc {info['nproc']}, {info['cpu']}, {info['python']}, {info['os']}; "
+             f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
              f"command: {command_line()}", "",
              "| measurement | Loom | target | Nova (reference) |", "|---|---:|---:|---:|"]
     single = results["single"]
@@ -487,7 +549,7 @@ def table(args: argparse.Namespace, results: dict[str, Any]) -> list[str]:
         h = single["hosts"]
         lines += [
             f"| POST → ACTIVE, one at a time, p50 ({h} hosts, {args.boots} boots, poll {args.poll_ms:g} ms) | "
-            f"{med(single['active_ms_p50']):.1f} ms | < {TARGETS['active_ms']:.0f} ms | "
+            f"{med(single['active_ms_p50']):.1f} ms | < {targets['active_ms']:.0f} ms | "
             f"{NOVA['active_ms'] / 1000:.2f} s |",
             f"| POST → ACTIVE, one at a time, p95 | {med(single['active_ms_p95']):.1f} ms | | |",
             f"| POST /servers response, p50 | {med(single['post_ms_p50']):.1f} ms | | |",
@@ -497,7 +559,7 @@ def table(args: argparse.Namespace, results: dict[str, Any]) -> list[str]:
         lines += [
             f"| {args.servers} servers by {args.clients} clients, {hosts} hosts: first POST → all ACTIVE | "
             f"{med(conc['boot_wall_s']):.2f} s | | |",
-            f"| ... servers/s ({hosts} hosts) | {med(conc['servers_per_s']):.1f} | ≥ {TARGETS['servers_per_s']:.0f} | "
+            f"| ... servers/s ({hosts} hosts) | {med(conc['servers_per_s']):.1f} | ≥ {targets['servers_per_s']:.0f} | "
             f"{NOVA['servers_per_s']} |",
             f"| ... each server's POST → ACTIVE under that load, p50 / p95 ({hosts} hosts) | "
             f"{med(conc['server_active_p50_ms']):.0f} / {med(conc['server_active_p95_ms']):.0f} ms | | |",
@@ -506,7 +568,7 @@ def table(args: argparse.Namespace, results: dict[str, Any]) -> list[str]:
         ]
     for size, figures in results["listing"].items():
         n = int(size)
-        target = f" < {TARGETS['detail_1k_ms']:.0f} ms " if n == 1000 else " "
+        target = f" < {targets['detail_1k_ms']:.0f} ms " if n == 1000 else " "
         what = "all 1,000" if n == 1000 else f"first page of 1,000 of {n:,}"
         if figures["setup_s"]:
             lines.append(f"| setup: boot {n:,} by multi-create ({n // PER_PROJECT:,} POSTs of {PER_PROJECT}, "
@@ -525,6 +587,10 @@ def table(args: argparse.Namespace, results: dict[str, Any]) -> list[str]:
                          f"{d['wall_s']:.1f} s ({d['per_s']:.0f}/s) | | |")
     if args.skip_10k:
         lines.append("| listing with 10,000 servers | skipped (--skip-10k) | | |")
+    for hosts, rss in results.get("compute_rss_mb", {}).items():
+        target = DISTRIBUTED_TARGETS["compute_rss_mb"]
+        lines.append(f"| VmRSS of a fake compute process after the workload ({hosts} hosts), median / largest | "
+                     f"{rss['median']:.1f} / {rss['max']:.1f} MB | < {target:.0f} MB | |")
     return lines
 
 
@@ -543,12 +609,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list-requests", type=int, default=10)
     parser.add_argument("--skip-10k", action="store_true", help="list with 1,000 servers only")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--distributed", action="store_true",
+                        help="against scripts/deploy-local.sh (PostgreSQL, RabbitMQ, a process per service)")
+    parser.add_argument("--api-workers", type=int, default=2, help="API workers with --distributed")
+    parser.add_argument("--schedulers", type=int, default=2, help="schedulers with --distributed")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     results = run(args)
     elapsed = time.perf_counter() - started
     if args.json:
-        print(json.dumps({"command": command_line(), "machine": machine(), "targets": TARGETS, "nova": NOVA,
+        print(json.dumps({"command": command_line(), "machine": machine(), "load": os.getloadavg(),
+                          "targets": DISTRIBUTED_TARGETS if args.distributed else TARGETS, "nova": NOVA,
                           "elapsed_s": elapsed, "results": results}, indent=2))
         return 0
     print("\n".join(table(args, results)))

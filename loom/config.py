@@ -95,6 +95,26 @@ class ImageSettings(_Section):
     chunk_size: int = Field(1 << 20, ge=4096)
     # A fresh cloud gets a small public "demo" image to boot.
     demo_image: bool = True
+    # The Image API that hosts without the database (compute hosts) call,
+    # as the service user; empty: the catalog's public image endpoint.
+    endpoint: str = ""
+
+
+class ServiceUserSettings(_Section):
+    """The credential with which a host without the database calls Loom's
+    APIs (Nova's [service_user]); ``loom bootstrap`` creates the user, with
+    the admin and service roles on the service project, when a password is set."""
+
+    # Empty: the public URL's /identity/v3.
+    auth_url: str = ""
+    username: str = "loom"
+    password: str = ""
+    project_name: str = "service"
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    # A token is renewed this many seconds before it expires (at most half
+    # its lifetime), so that no call is sent with one about to expire.
+    renew_before: float = Field(300.0, ge=0)
 
 
 class ComputeSettings(_Section):
@@ -142,8 +162,19 @@ class ComputeSettings(_Section):
     # image, and boots when a spawn is given no image (empty: built by
     # scripts/build-test-guest.sh into <data_dir>/guest/).
     qemu_fallback_image: str = ""
-    # QEMU user-mode networking (restrict=on) for interfaces until taps exist.
+    # QEMU user-mode networking (restrict=on) for interfaces instead of taps.
     qemu_user_network: bool = False
+    # PCIe root ports a guest starts with, for hot-plugged volumes and NICs
+    # (Nova's num_pcie_ports); seconds a guest is given to release a device.
+    qemu_pcie_ports: int = Field(8, ge=0, le=28)
+    qemu_detach_timeout: float = Field(120.0, gt=0)
+    # Each guest's QEMU in its own cgroup (memory and CPU limits from the
+    # flavor) under qemu_cgroup_parent: auto where the host allows, on
+    # (the driver refuses to start without), off.
+    qemu_cgroups: str = Field("auto", pattern="^(auto|on|off)$")
+    qemu_cgroup_parent: str = Field("loom.slice", min_length=1)
+    # Memory QEMU may use beyond the guest's RAM (plus 1/64 of the RAM).
+    qemu_cgroup_memory_overhead_mb: int = Field(256, ge=0)
 
 
 class ConsoleSettings(_Section):
@@ -197,6 +228,7 @@ class Settings(_Section):
     service: ServiceSettings = ServiceSettings()
     identity: IdentitySettings = IdentitySettings()
     image: ImageSettings = ImageSettings()
+    service_user: ServiceUserSettings = ServiceUserSettings()
     compute: ComputeSettings = ComputeSettings()
     console: ConsoleSettings = ConsoleSettings()
     quota: QuotaSettings = QuotaSettings()

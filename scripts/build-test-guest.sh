@@ -14,7 +14,11 @@
 # The guest prints, on every boot:
 #   LOOM-GUEST-BOOT uuid=<smbios uuid>
 #   LOOM-GUEST-METADATA <meta_data.json of a config drive, one line>   (if any)
-#   LOOM-GUEST-READY hostname=<name> uuid=<uuid> addresses=<ip/len,...> config_drive=yes|no
+#   LOOM-GUEST-READY hostname=<name> uuid=<uuid> addresses=<ip/len,...> config_drive=yes|no \
+#     mem_mb=<MemTotal in MiB> cpus=<online CPUs> disks=<vda[:serial],...>
+# Disks and NICs plugged in or out later each print a line:
+#   LOOM-GUEST-DISK-ADDED name=<vdX> serial=<serial> sectors=<n>   LOOM-GUEST-DISK-REMOVED name=<vdX>
+#   LOOM-GUEST-NIC-ADDED name=<ethN> mac=<mac> addresses=<DHCP's>  LOOM-GUEST-NIC-REMOVED name=<ethN>
 # and on the way down "LOOM-GUEST-SHUTDOWN". Ctrl-Alt-Del reboots it, the
 # ACPI power button powers it off (from the READY line on). With "loom.probe" on the kernel command
 # line it prints "LOOM-GUEST-PROBE ok" and powers off at once (the driver's
@@ -127,9 +131,16 @@ for link in /sys/class/net/*; do
   udhcpc -i "$name" -n -q -t 3 -T 1 -s /etc/udhcpc.script >/dev/null 2>&1
 done
 /etc/power-button &
+uevent /etc/hotplug &  # reports disks and NICs plugged in or out from now on
 for _ in $(seq 50); do [ -e /tmp/power-button-ready ] && break; sleep 0.1; done
 addresses=$(ip -o -4 addr show scope global | awk '{print $4}' | tr '\n' ',' | sed 's/,$//')
-echo "LOOM-GUEST-READY hostname=$hostname uuid=$uuid addresses=$addresses config_drive=$drive"
+# What the guest was given: memory as the kernel counts it (MemTotal, a
+# little under the flavor's RAM), online CPUs, and its virtio disks in
+# order, each with its serial number if it has one.
+mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
+cpus=$(grep -c '^processor' /proc/cpuinfo)
+disks=$(for d in /sys/block/vd*; do [ -e "$d" ] || continue; s=$(cat "$d/serial" 2>/dev/null); echo "${d##*/}${s:+:$s}"; done | tr '\n' ',' | sed 's/,$//')
+echo "LOOM-GUEST-READY hostname=$hostname uuid=$uuid addresses=$addresses config_drive=$drive mem_mb=$mem_mb cpus=$cpus disks=$disks"
 EOF
 
 cat >"$root/etc/power-button" <<'EOF'
@@ -151,11 +162,33 @@ cat >"$root/etc/udhcpc.script" <<'EOF'
 case "$1" in bound|renew) ip addr add "$ip/${mask:-24}" dev "$interface" ;; esac
 EOF
 
+cat >"$root/etc/hotplug" <<'EOF'
+#!/bin/sh
+# Run for each kernel uevent (busybox uevent): hot-plugged disks and NICs
+# on the serial console; a new NIC is brought up and asks for an address.
+name=${DEVNAME:-$INTERFACE}
+name=${name##*/}
+case "$SUBSYSTEM/$ACTION/$DEVTYPE" in
+  block/add/disk)
+    echo "LOOM-GUEST-DISK-ADDED name=$name serial=$(cat "/sys/block/$name/serial" 2>/dev/null)" \
+      "sectors=$(cat "/sys/block/$name/size" 2>/dev/null)" >/dev/ttyS0 ;;
+  block/remove/disk) echo "LOOM-GUEST-DISK-REMOVED name=$name" >/dev/ttyS0 ;;
+  net/add/*)
+    ip link set "$INTERFACE" up
+    udhcpc -i "$INTERFACE" -n -q -t 5 -T 1 -s /etc/udhcpc.script >/dev/null 2>&1
+    addresses=$(ip -o -4 addr show dev "$INTERFACE" scope global | awk '{print $4}' | tr '\n' ',' | sed 's/,$//')
+    echo "LOOM-GUEST-NIC-ADDED name=$INTERFACE mac=$(cat "/sys/class/net/$INTERFACE/address")" \
+      "addresses=$addresses" >/dev/ttyS0 ;;
+  net/remove/*) echo "LOOM-GUEST-NIC-REMOVED name=$INTERFACE" >/dev/ttyS0 ;;
+esac
+EOF
+
 cat >"$root/etc/shutdown" <<'EOF'
 #!/bin/sh
 echo "LOOM-GUEST-SHUTDOWN" >/dev/ttyS0
 EOF
-chmod 755 "$root/init" "$root/etc/rc" "$root/etc/power-button" "$root/etc/shutdown" "$root/etc/udhcpc.script"
+chmod 755 "$root/init" "$root/etc/rc" "$root/etc/power-button" "$root/etc/shutdown" "$root/etc/udhcpc.script" \
+  "$root/etc/hotplug"
 (cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc --reproducible) | gzip -9n >"$work/initrd.gz"
 
 cat >"$work/syslinux.cfg" <<'EOF'

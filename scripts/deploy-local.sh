@@ -5,12 +5,17 @@
 #
 #   scripts/deploy-local.sh [--computes N] [--schedulers N] [--api-workers N]
 #                           [--port PORT] [--run-dir DIR] [--db URL] [--bus URL]
+#                           [--metrics-base PORT]
 #
 # Defaults: 3 fake computes (fake-1..fake-3), 2 schedulers, 2 API workers,
 # port 8774, run directory ./.loom-deploy, the broker that scripts/services.sh
 # starts and a loom_deploy database on its PostgreSQL. Prints the API URL and where the openrc is.
 # Each service's Prometheus metrics: api on PORT (/metrics) and on 9100+
-# (one per worker), conductor 9110, schedulers 9120+, computes 9130+.
+# (one per worker), conductor 9110, schedulers 9120+, computes 9130+
+# (--metrics-base moves them all: BASE, BASE+10, BASE+20, BASE+30...).
+# Compute hosts reach the Image API as a service user ("loom", project
+# "service") whose password bootstrap sets from LOOM_SERVICE_USER__PASSWORD,
+# generated into <run-dir>/data/service-password unless given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -22,6 +27,7 @@ port=8774
 run_dir=.loom-deploy
 db_url=${LOOM_DATABASE__URL:-}
 bus_url=${LOOM_BUS__URL:-}
+mbase=9100
 while [ $# -gt 0 ]; do
   case "$1" in
     --computes) computes=$2; shift 2 ;;
@@ -31,6 +37,7 @@ while [ $# -gt 0 ]; do
     --run-dir) run_dir=$2; shift 2 ;;
     --db) db_url=$2; shift 2 ;;
     --bus) bus_url=$2; shift 2 ;;
+    --metrics-base) mbase=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -65,6 +72,14 @@ export LOOM_BUS__URL="$bus_url"
 export LOOM_API__PORT="$port"
 export LOOM_API__HOST="${LOOM_API__HOST:-127.0.0.1}"
 export LOOM_SERVICE__METRICS_HOST="${LOOM_SERVICE__METRICS_HOST:-127.0.0.1}"
+if [ -z "${LOOM_SERVICE_USER__PASSWORD:-}" ]; then
+  secret="$run_dir/data/service-password"
+  if [ ! -s "$secret" ]; then
+    (umask 077; head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$secret")
+  fi
+  LOOM_SERVICE_USER__PASSWORD=$(cat "$secret")
+fi
+export LOOM_SERVICE_USER__PASSWORD
 
 with_db() { LOOM_DATABASE__URL="$db_url" "$@"; }
 
@@ -79,13 +94,13 @@ start() {  # start NAME METRICS_PORT COMMAND...
 with_db "$loom" db upgrade >>"$run_dir/logs/setup.log" 2>&1
 with_db "$loom" bootstrap >>"$run_dir/logs/setup.log" 2>&1
 echo "starting Loom from $run_dir:"
-with_db start api 9100 "$loom" api --workers "$workers"
-with_db start conductor 9110 "$loom" conductor --host conductor-1
+with_db start api "$mbase" "$loom" api --workers "$workers"
+with_db start conductor $((mbase + 10)) "$loom" conductor --host conductor-1
 for i in $(seq 1 "$schedulers"); do
-  with_db start "scheduler-$i" $((9119 + i)) "$loom" scheduler --host "scheduler-$i"
+  with_db start "scheduler-$i" $((mbase + 19 + i)) "$loom" scheduler --host "scheduler-$i"
 done
 for i in $(seq 1 "$computes"); do
-  start "compute-fake-$i" $((9129 + i)) env -u LOOM_DATABASE__URL "$loom" compute --host "fake-$i"
+  start "compute-fake-$i" $((mbase + 29 + i)) env -u LOOM_DATABASE__URL "$loom" compute --host "fake-$i"
 done
 
 url="http://127.0.0.1:$port"
@@ -97,9 +112,9 @@ if ! curl -fsS "$url/healthz" >/dev/null 2>&1; then
   echo "the API did not answer at $url; see $run_dir/logs/api.log" >&2
   exit 1
 fi
-metrics="http://127.0.0.1:9110/metrics"
-for i in $(seq 1 "$schedulers"); do metrics="$metrics,http://127.0.0.1:$((9119 + i))/metrics"; done
-for i in $(seq 1 "$computes"); do metrics="$metrics,http://127.0.0.1:$((9129 + i))/metrics"; done
+metrics="http://127.0.0.1:$((mbase + 10))/metrics"
+for i in $(seq 1 "$schedulers"); do metrics="$metrics,http://127.0.0.1:$((mbase + 19 + i))/metrics"; done
+for i in $(seq 1 "$computes"); do metrics="$metrics,http://127.0.0.1:$((mbase + 29 + i))/metrics"; done
 echo "$metrics" >"$run_dir/metrics-urls"
 echo
 echo "Loom is up."

@@ -12,7 +12,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 import loom
-from loom import metrics
 from loom.api import compute, identity, image, placement
 from loom.api.middleware import RequestIdMiddleware
 from loom.bus.rpc import Bus
@@ -65,8 +64,10 @@ def build_app(deps: ApiDeps) -> Starlette:
                             status_code=200 if ok else 503)
 
     async def metrics_page(request: Request) -> Response:
-        # This worker's metrics; the process's other services' are here too.
-        body, content_type = metrics.render()
+        # The process's services, and with several API workers all of theirs summed.
+        from loom.metrics import workers as worker_metrics
+
+        body, content_type = await worker_metrics.render()
         return Response(body, media_type=content_type)
 
     app = Starlette(routes=[

@@ -1,4 +1,4 @@
-"""ASGI middleware shared by every API: the request id."""
+"""ASGI middleware shared by every API: the request id, and each request counted and timed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loom import context as ctxmod
+from loom import metrics
 from loom.context import RequestContext, new_request_id
 
 LOG = logging.getLogger("loom.api")
@@ -16,6 +17,15 @@ LOG = logging.getLogger("loom.api")
 # Clients may pass their own id (OpenStack's global request id) to stitch
 # logs across clouds; only well-formed ones are trusted.
 _GLOBAL_ID = re.compile(r"^req-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
+
+
+_APIS = frozenset({"identity", "image", "compute", "placement", "healthz", "metrics"})
+
+
+def _api_of(path: str) -> str:
+    """The API a path belongs to: a short, fixed list of label values."""
+    first = path.lstrip("/").split("/", 1)[0]
+    return first if first in _APIS else "other"
 
 
 class RequestIdMiddleware:
@@ -50,8 +60,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            LOG.info(
-                '"%s %s" status: %d time: %.4f',
-                scope["method"], scope["path"], status, time.perf_counter() - started,
-            )
+            elapsed = time.perf_counter() - started
+            LOG.info('"%s %s" status: %d time: %.4f', scope["method"], scope["path"], status, elapsed)
+            metrics.API_REQUEST.labels(_api_of(scope["path"]), scope["method"], str(status)).observe(elapsed)
             ctxmod.unbind(token)

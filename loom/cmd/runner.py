@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from loom.console.proxy import ConsoleProxy
     from loom.db.engine import Database
     from loom.identity.bootstrap import Credentials
-    from loom.image.client import ImageClient
+    from loom.image.base import ImageClient
     from loom.virt.driver import VirtDriver
 
 LOG = logging.getLogger(__name__)
@@ -58,7 +58,10 @@ def _qemu_driver(s: Settings) -> VirtDriver:
         fallback = str(s.data_dir / "guest" / "loom-test-guest.qcow2")
     options = QemuOptions(accelerator=c.qemu_accelerator, vnc=c.qemu_vnc, console_bytes=c.qemu_console_bytes,
                           soft_reboot_timeout=c.qemu_soft_reboot_timeout, fallback_image=fallback,
-                          user_network=c.qemu_user_network)
+                          user_network=c.qemu_user_network, cgroups=c.qemu_cgroups,
+                          cgroup_parent=c.qemu_cgroup_parent,
+                          cgroup_memory_overhead_mb=c.qemu_cgroup_memory_overhead_mb,
+                          pcie_ports=c.qemu_pcie_ports, detach_timeout=c.qemu_detach_timeout)
     return QemuDriver(Path(c.qemu_state_dir) if c.qemu_state_dir else s.data_dir / "qemu", options)
 
 
@@ -82,6 +85,7 @@ class Runner:
     api_socket: socket.socket | None = None
     metrics_server: metrics.MetricsServer | None = None
     console_proxy: ConsoleProxy | None = None
+    image_client: ImageClient | None = None
     _metrics_task: asyncio.Task[None] | None = None
 
     @property
@@ -157,16 +161,25 @@ class Runner:
 
     def _image_client(self) -> ImageClient | None:
         """How compute hosts reach images: in process where this process has
-        the database. A compute-only process has none yet: HttpImageClient
-        fits, once compute hosts are given the image endpoint and a service
-        credential to get tokens with; until then snapshots and shelving
-        fail there with a clear error."""
-        if self.db is None:
-            return None
-        from loom.image.client import LocalImageClient
-        from loom.image.service import ImageService
+        the database, else over the Image API as the service user (one
+        client for every host of the process); None where no service user
+        password is set (the fake driver needs no images)."""
+        if self.image_client is not None:
+            return self.image_client
+        if self.db is not None:
+            from loom.image.client import LocalImageClient
+            from loom.image.service import ImageService
 
-        return LocalImageClient(ImageService(self.settings, self.db))
+            self.image_client = LocalImageClient(ImageService(self.settings, self.db))
+        elif self.settings.service_user.password:
+            from loom.identity.session import ServiceSession
+            from loom.image.remote import HttpImageClient
+
+            self.image_client = HttpImageClient(ServiceSession.from_settings(self.settings),
+                                                self.settings.image.endpoint)
+        else:
+            LOG.warning("no service_user.password: compute hosts here cannot read or upload images")
+        return self.image_client
 
     def _registry(self, manager: Manager) -> ServiceRegistry:
         assert self.bus is not None
@@ -254,6 +267,9 @@ class Runner:
             except Exception:
                 LOG.exception("stopping %s failed", service.name)
         self.services.clear()
+        if self.image_client is not None:
+            await self.image_client.close()
+            self.image_client = None
         if self._metrics_task is not None:
             self._metrics_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

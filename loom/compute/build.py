@@ -24,7 +24,7 @@ def spec_of(instance: dict[str, Any]) -> InstanceSpec:
         ephemeral_gb=int(flavor.get("ephemeral_gb", 0)), swap_mb=int(flavor.get("swap", 0)),
         image_id=instance.get("image_ref"), image_meta={}, user_data=instance.get("user_data"),
         key_data=instance.get("key_data"), metadata=instance.get("metadata") or {}, networks=[],
-        config_drive=bool(instance.get("config_drive")),
+        config_drive=bool(instance.get("config_drive")), extra_specs=dict(flavor.get("extra_specs") or {}),
     )
 
 

@@ -1,9 +1,11 @@
 """What a compute service does when it starts: reconcile each instance the
 database places on this host with what the hypervisor really has, so that
-nothing stays in BUILD or in a task state across a restart, and remove the
-guests of deleted instances. A guest the database places elsewhere (a
-migration under way) or does not know is left alone and logged, as Nova
-does: destroying it could lose someone's machine."""
+nothing stays in BUILD or in a task state across a restart, a server whose
+guest should run but does not is SHUTOFF with a "stop" action saying so
+(never a silent loss), and remove the guests of deleted instances. A guest
+the database places elsewhere (a migration under way) or does not know is
+left alone and logged, as Nova does: destroying it could lose someone's
+machine."""
 
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ DRAIN_WAIT, DRAIN_POLL = 30.0, 0.5
 # Where an interrupted operation leaves the server, from the guest's power state.
 VM_STATE_OF = {PowerState.RUNNING: "active", PowerState.PAUSED: "paused", PowerState.SUSPENDED: "suspended",
                PowerState.SHUTDOWN: "stopped", PowerState.CRASHED: "stopped", PowerState.NOSTATE: "stopped"}
+# How a guest that should run may be found at start, besides not at all.
+FOUND = {PowerState.SHUTDOWN: "found shut down", PowerState.CRASHED: "found crashed"}
 
 
 async def power_state(compute: Any, uuid: str) -> PowerState:
@@ -89,13 +93,17 @@ async def _recover(compute: Any, record: dict[str, Any]) -> None:
 
         await shelve.recover_unshelve(compute, ctx, uuid, state)
         return
-    if task is None and (state != PowerState.NOSTATE or vm_state != "active"):
+    # A guest that should run but does not (its process was killed, the host
+    # rebooted) makes its server SHUTOFF now, with a "stop" action saying why.
+    vanished = vm_state in ("active", "paused") and (
+        state == PowerState.NOSTATE or (task is None and state in FOUND))
+    if task is None and not vanished:
         return  # settled; the power sync takes care of drift
     values: dict[str, Any] = {"task_state": None, "power_state": int(state)}
     if vm_state in ("active", "stopped", "paused", "suspended"):
         values["vm_state"] = VM_STATE_OF[state]
-    if state == PowerState.NOSTATE and vm_state == "active":
-        message = f"the guest was not found on {compute.host} when its compute service started"
+    if vanished:
+        message = f"the guest was {FOUND.get(state, 'not found')} on {compute.host} when its compute service started"
         action = "stop"
     else:
         message = f"{task} was interrupted by a restart of the compute service on {compute.host}"

@@ -26,6 +26,7 @@ from loom.db.models import (
     Role,
     User,
 )
+from loom.identity import service_user
 from loom.identity.common import DEFAULT_DOMAIN_ID
 from loom.identity.passwords import hash_password
 from loom.timeutils import utcnow
@@ -80,6 +81,7 @@ async def bootstrap(settings: Settings, db: Database, apis: tuple[tuple[str, str
             if await session.get(Assignment, key) is None:
                 session.add(Assignment(type=target_type, actor_id=admin.id, target_id=target_id,
                                        role_id=role_ids["admin"], inherited=False))
+        await service_user.ensure(session, settings, role_ids)
         await _ensure(session, Region, settings.identity.region)
         for service_type, name, path in apis:
             await _catalog_entry(session, service_type, name, settings.public_url + path,

@@ -1,50 +1,18 @@
-"""One interface through which other Loom services reach images: in-process
-in the embedded mode, over the Image API on hosts without the database."""
+"""Images in process, for processes with the database (the embedded mode,
+the API); hosts without it use loom.image.remote.HttpImageClient."""
 
 from __future__ import annotations
 
-import abc
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
 from loom.context import RequestContext
-from loom.errors import Conflict, Forbidden, Invalid, LoomError, NotFound, Unauthorized
+from loom.errors import Conflict, Forbidden
 from loom.image import images, upload, views
+from loom.image.base import ImageClient
 from loom.image.service import ImageService
 
-
-class ImageClient(abc.ABC):
-    @abc.abstractmethod
-    async def show(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
-        """The image as the Image API shows it; NotFound if the caller cannot see it."""
-
-    @abc.abstractmethod
-    def download(self, ctx: RequestContext, image_id: str) -> AsyncIterator[bytes]:
-        """The image's data, streamed."""
-
-    @abc.abstractmethod
-    async def create(self, ctx: RequestContext, **fields: Any) -> dict[str, Any]:
-        """A new queued image (for snapshots)."""
-
-    @abc.abstractmethod
-    async def upload(self, ctx: RequestContext, image_id: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
-        """Upload a queued image's data; returns the image, now active."""
-
-    @abc.abstractmethod
-    async def update(self, ctx: RequestContext, image_id: str, **fields: Any) -> dict[str, Any]:
-        """Set core attributes or custom properties (the formats only while
-        queued: a snapshot's are known once the hypervisor has taken it)."""
-
-    @abc.abstractmethod
-    async def list_(self, ctx: RequestContext, **filters: str) -> list[dict[str, Any]]:
-        """The images the caller sees whose attributes or properties equal
-        ``filters``, newest first."""
-
-    @abc.abstractmethod
-    async def delete(self, ctx: RequestContext, image_id: str) -> None:
-        """Delete the image and its data."""
+__all__ = ["ImageClient", "LocalImageClient"]
 
 
 class LocalImageClient(ImageClient):
@@ -110,77 +78,3 @@ class LocalImageClient(ImageClient):
 _SETTABLE = ("name", "visibility", "protected", "os_hidden", "min_disk", "min_ram", "disk_format",
              "container_format")
 _LIST_ALL = 1 << 20
-
-
-_ERRORS: dict[int, type[LoomError]] = {400: Invalid, 401: Unauthorized, 403: Forbidden, 404: NotFound,
-                                       409: Conflict, 413: images.OverLimit}
-
-
-class HttpImageClient(ImageClient):
-    """The Image API over HTTP with a token, for hosts without the database."""
-
-    def __init__(self, endpoint: str, token: str, *, timeout: float = 60) -> None:
-        self.endpoint = endpoint.rstrip("/")
-        self.http = httpx.AsyncClient(base_url=self.endpoint + "/v2", headers={"X-Auth-Token": token},
-                                      timeout=timeout)
-
-    async def close(self) -> None:
-        await self.http.aclose()
-
-    @staticmethod
-    def _raise(response: httpx.Response) -> None:
-        if response.status_code < 400:
-            return
-        try:
-            message = response.json().get("message", response.text)
-        except ValueError:
-            message = response.text
-        raise _ERRORS.get(response.status_code, LoomError)(message)
-
-    async def show(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
-        r = await self.http.get(f"/images/{image_id}")
-        self._raise(r)
-        return dict(r.json())
-
-    async def download(self, ctx: RequestContext, image_id: str) -> AsyncIterator[bytes]:
-        async with self.http.stream("GET", f"/images/{image_id}/file") as r:
-            if r.status_code >= 400:
-                await r.aread()
-                self._raise(r)
-            if r.status_code == 204:
-                raise Conflict(f"Image {image_id} has no data.")
-            async for chunk in r.aiter_bytes():
-                yield chunk
-
-    async def create(self, ctx: RequestContext, **fields: Any) -> dict[str, Any]:
-        r = await self.http.post("/images", json=fields)
-        self._raise(r)
-        return dict(r.json())
-
-    async def upload(self, ctx: RequestContext, image_id: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
-        r = await self.http.put(f"/images/{image_id}/file", content=chunks,
-                                headers={"Content-Type": "application/octet-stream"})
-        self._raise(r)
-        return await self.show(ctx, image_id)
-
-    async def update(self, ctx: RequestContext, image_id: str, **fields: Any) -> dict[str, Any]:
-        patch = [{"op": "add", "path": f"/{key}", "value": value} for key, value in fields.items()]
-        r = await self.http.patch(f"/images/{image_id}", json=patch,
-                                  headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
-        self._raise(r)
-        return dict(r.json())
-
-    async def list_(self, ctx: RequestContext, **filters: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        params: dict[str, Any] = {**filters, "sort": "created_at:desc", "limit": 1000}
-        while True:
-            r = await self.http.get("/images", params=params)
-            self._raise(r)
-            page = r.json()
-            found += page["images"]
-            if not page.get("next") or not page["images"]:
-                return found
-            params["marker"] = page["images"][-1]["id"]
-
-    async def delete(self, ctx: RequestContext, image_id: str) -> None:
-        self._raise(await self.http.delete(f"/images/{image_id}"))

@@ -88,6 +88,9 @@ RPC_CLIENT = FastHistogram(
 RPC_SERVER = FastHistogram(
     "loom_rpc_server_seconds", "RPC messages handled, by topic, method and outcome",
     ["topic", "method", "outcome"], buckets=LATENCY_BUCKETS)
+API_REQUEST = FastHistogram(
+    "loom_api_request_seconds", "HTTP requests the API answered, by API, method and status",
+    ["api", "method", "status"], buckets=LATENCY_BUCKETS)
 QUEUE_DEPTH = Gauge("loom_bus_queue_depth", "Messages waiting in a service's queues (at its last heartbeat)",
                     ["queue"])
 SCHEDULER_SELECT = Histogram(

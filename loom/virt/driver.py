@@ -177,6 +177,8 @@ class InstanceSpec:
     # network_info: each {"id", "mac", "ips": [...], "bridge", ...}
     networks: list[dict[str, Any]] = field(default_factory=list)
     config_drive: bool = False
+    # The flavor's extra specs (quota:cpu_* become the guest's CPU limits).
+    extra_specs: dict[str, str] = field(default_factory=dict)
 
     @property
     def disk_gb(self) -> int:

@@ -81,15 +81,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_cloud(tmp: Path, **overrides: Any) -> Iterator[Cloud]:
+def running_cloud(tmp: Path, roles: tuple[str, ...] = ("conductor", "scheduler", "compute", "api"),
+                  **overrides: Any) -> Iterator[Cloud]:
     settings = load_settings(environ={}, overrides={
         "data_dir": str(tmp), "bus.url": f"memory://{uuid.uuid4().hex}", "api.port": free_port(),
         "service.host": "test-host", "identity.password_hash_rounds": 4, "console.port": 0,
         # Tests that count images make their own; those that boot ask for it.
         "image.demo_image": False, **overrides,
     })
-    runner = Runner(settings, roles=("conductor", "scheduler", "compute", "api"), migrate_database=True,
-                    bootstrap=True)
+    runner = Runner(settings, roles=roles, migrate_database=True, bootstrap=True)
     started: Future[asyncio.AbstractEventLoop] = Future()
     stop = threading.Event()
 

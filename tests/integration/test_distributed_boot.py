@@ -299,6 +299,8 @@ def check_metrics(d: Deployment) -> None:
                for w in workers) == SERVERS
     api = httpx.get(d.url + "/metrics", timeout=5).text
     assert metric(api, "loom_db_pool_size") is not None
+    # The API's /metrics has both workers' counts, whichever answered.
+    assert metric(api, "loom_rpc_client_seconds_count", kind="cast", method="build_instances") == SERVERS
     assert metric(text["conductor"], "loom_instances", vm_state="active") is not None
     assert metric(text["conductor"], "loom_rpc_server_seconds_count", topic="conductor",
                   method="build_instances", outcome="ok") == SERVERS

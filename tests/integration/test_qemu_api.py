@@ -12,7 +12,9 @@ import signal
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,13 +36,19 @@ def qemu_state() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def qemu_cloud(tmp: Path, guest_image: Path, accelerator: str, qemu_state: Path,  # noqa: F811
+               **settings: Any) -> AbstractContextManager[Cloud]:
+    """A cloud whose compute host runs the qemu driver on the test guest."""
+    return running_cloud(tmp, **{
+        "image.demo_image": True, "compute.driver": "qemu", "compute.qemu_state_dir": str(qemu_state),
+        "compute.qemu_accelerator": accelerator, "compute.qemu_fallback_image": str(guest_image), **settings})
+
+
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory, guest_image: Path,  # noqa: F811
           accelerator: str, qemu_state: Path) -> Iterator[Cloud]:  # noqa: F811
-    with running_cloud(tmp_path_factory.mktemp("cloud"), **{
-            "image.demo_image": True, "compute.driver": "qemu", "compute.qemu_state_dir": str(qemu_state),
-            "compute.qemu_accelerator": accelerator, "compute.qemu_fallback_image": str(guest_image),
-            "compute.qemu_soft_reboot_timeout": 60.0}) as c:
+    with qemu_cloud(tmp_path_factory.mktemp("cloud"), guest_image, accelerator, qemu_state,
+                    **{"compute.qemu_soft_reboot_timeout": 60.0}) as c:
         yield c
 
 

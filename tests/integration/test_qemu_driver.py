@@ -130,6 +130,12 @@ class TestQemuDriver(DriverContract):
 
         return make
 
+    @pytest.fixture
+    def vif(self) -> dict[str, Any]:
+        """A tap on no bridge: the contract's names a bridge this host lacks
+        (test_qemu_interfaces.py plugs taps into a bridge of its own)."""
+        return {"id": str(uuid.uuid4()), "mac": "fa:16:3e:12:34:56"}
+
     async def test_concurrent_spawns(self, driver: VirtDriver, new_instance: Spawner) -> None:
         """Two, not the contract's three: CI runs at most two TCG guests at once."""
         specs = await asyncio.gather(*(new_instance() for _ in range(2)))

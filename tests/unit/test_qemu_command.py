@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from loom.virt.driver import DriverError, InstanceSpec, SpawnFailed
-from loom.virt.qemu import accel, configdrive, console, host, process
+from loom.virt.qemu import accel, configdrive, console, host, interfaces, process
 from loom.virt.qemu.command import GuestConfig, InstancePaths, command_line
 
 UUID = "0f8b5d7e-1c2a-4b3c-9d4e-5f6a7b8c9d0e"
@@ -101,11 +101,27 @@ def test_a_resumed_guest_waits_for_its_saved_state() -> None:
 
 
 def test_user_mode_networking_only_restricted_and_only_when_enabled() -> None:
-    vifs = [{"id": "a", "mac": "fa:16:3e:00:00:01"}, {"id": "b", "mac": "fa:16:3e:00:00:02"}]
-    assert not option(command_line(config(interfaces=vifs)), "-netdev")  # taps are the network service's
-    args = command_line(config(interfaces=vifs, user_network=True))
-    assert option(args, "-netdev") == ["user,id=net0,restrict=on", "user,id=net1,restrict=on"]
-    assert "virtio-net-pci,netdev=net1,mac=fa:16:3e:00:00:02,id=nic1" in option(args, "-device")
+    vifs = [interfaces.describe({"id": "a", "mac": "fa:16:3e:00:00:01"}),
+            interfaces.describe({"id": "b", "mac": "fa:16:3e:00:00:02"})]
+    taps = command_line(config(port_devices=interfaces.port_devices(vifs, user_network=False)))
+    assert option(taps, "-netdev") == ["tap,id=net-a,ifname=tapa,script=no,downscript=no,vhost=off",
+                                       "tap,id=net-b,ifname=tapb,script=no,downscript=no,vhost=off"]
+    args = command_line(config(port_devices=interfaces.port_devices(vifs, user_network=True)))
+    assert option(args, "-netdev") == ["user,id=net-a,restrict=on", "user,id=net-b,restrict=on"]
+    nic = json.loads([d for d in option(args, "-device") if "virtio-net" in d][-1])
+    assert nic == {"driver": "virtio-net-pci", "netdev": "net-b", "mac": "fa:16:3e:00:00:02", "id": "nic-b",
+                   "bus": "port1"}
+
+
+def test_q35_with_root_ports_for_hot_plugged_devices() -> None:
+    args = command_line(config(pcie_ports=3))
+    assert option(args, "-machine") == ["q35"]
+    ports = [d for d in option(args, "-device") if d.startswith("pcie-root-port")]
+    assert ports == [f"pcie-root-port,id=port{i},chassis={i + 1},bus=pcie.0" for i in range(3)]
+    # Devices present at start take ports of their own; there are always enough.
+    vifs = [interfaces.describe({"id": f"p{i}", "mac": f"fa:16:3e:00:00:0{i}"}) for i in range(4)]
+    crowded = command_line(config(pcie_ports=2, port_devices=interfaces.port_devices(vifs, user_network=True)))
+    assert len([d for d in option(crowded, "-device") if d.startswith("pcie-root-port")]) == 4
 
 
 # The console log.

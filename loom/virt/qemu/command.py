@@ -5,13 +5,14 @@ place.
 Least privilege by construction: ``-nodefaults`` (no device the guest was
 not given), ``-sandbox on`` (seccomp: no obsolete syscalls, no resource
 control), no network unless the instance has
-interfaces, and QEMU's user-mode network only with ``restrict=on`` (the
-guest cannot reach the host or beyond). Disk formats are always stated,
+interfaces (taps, or QEMU's user-mode network only with ``restrict=on``:
+the guest cannot reach the host or beyond). Disk formats are always stated,
 never probed.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,25 @@ class InstancePaths:
         """A suspended guest's memory and device state (no process runs)."""
         return self.directory / "suspend.state"
 
+    @property
+    def rescue_disk(self) -> Path:
+        """Present while the guest is rescued (rescue.py): it boots from it."""
+        return self.directory / "disk.rescue.qcow2"
+
+
+@dataclass(frozen=True)
+class PortDevice:
+    """A device on a PCIe root port of its own, so that it can be unplugged
+    later: a volume or a NIC (volumes.py, interfaces.py). ``backend`` is its
+    -blockdev/-netdev arguments, ``device`` its -device properties (no bus)."""
+
+    backend: list[str]
+    device: dict[str, Any]
+
+
+def root_port(index: int) -> str:
+    return f"port{index}"
+
 
 @dataclass(frozen=True)
 class GuestConfig:
@@ -81,13 +101,15 @@ class GuestConfig:
     ephemeral: bool = False
     config_drive: bool = False
     vnc: bool = True
-    # network_info entries: each needs "mac"; the user-mode network stands in
-    # for the network service's taps until it exists.
-    interfaces: list[dict[str, Any]] = field(default_factory=list)
-    user_network: bool = False
+    # Volumes and NICs, each on a root port; at least pcie_ports root ports
+    # are made so that hot-plugged devices find a free one.
+    port_devices: list[PortDevice] = field(default_factory=list)
+    pcie_ports: int = 8
     binary: str = "qemu-system-x86_64"
     # Wait for a saved state (migrate-incoming) instead of booting.
     incoming: bool = False
+    # Boot the rescue disk, the root disk attached second (Nova's rescue).
+    rescue: bool = False
 
 
 def command_line(c: GuestConfig) -> list[str]:
@@ -99,7 +121,8 @@ def command_line(c: GuestConfig) -> list[str]:
         "-name", f"guest=loom-{c.uuid},debug-threads=on",
         "-uuid", c.uuid,
         "-nodefaults", "-no-user-config",
-        "-machine", "pc",
+        # q35: PCIe, so that disks and NICs can be hot-plugged on root ports.
+        "-machine", "q35",
         # TCG's translation cache defaults to 1 GiB; 64 MiB serves small guests.
         "-accel", "kvm" if c.accelerator == "kvm" else "tcg,tb-size=64",
         "-cpu", "host" if c.accelerator == "kvm" else "max",
@@ -116,11 +139,17 @@ def command_line(c: GuestConfig) -> list[str]:
         # rotated from outside while QEMU writes.
         "-chardev", f"socket,id=serial0,path={p.serial},server=on,wait=off,logfile={p.console},logappend=on",
         "-serial", "chardev:serial0",
+    ]
+    if c.rescue:
+        args += ["-blockdev", f"driver=file,filename={p.rescue_disk},node-name=rescue-file",
+                 "-blockdev", "driver=qcow2,file=rescue-file,node-name=rescue",
+                 "-device", "virtio-blk-pci,drive=rescue,id=disk-rescue,bootindex=0,serial=loom-rescue"]
+    args += [
         "-blockdev", f"driver=file,filename={p.disk},node-name=root-file",
         "-blockdev", "driver=qcow2,file=root-file,node-name=root",
-        "-device", "virtio-blk-pci,drive=root,id=disk-root,bootindex=0",
+        "-device", "virtio-blk-pci,drive=root,id=disk-root" + ("" if c.rescue else ",bootindex=0"),
     ]
-    if c.ephemeral:
+    if c.ephemeral and not c.rescue:
         args += ["-blockdev", f"driver=file,filename={p.ephemeral},node-name=eph0-file",
                  "-blockdev", "driver=qcow2,file=eph0-file,node-name=eph0",
                  "-device", "virtio-blk-pci,drive=eph0,id=disk-eph0"]
@@ -128,11 +157,10 @@ def command_line(c: GuestConfig) -> list[str]:
         args += ["-blockdev", f"driver=file,filename={p.config_drive},node-name=config-file,read-only=on",
                  "-blockdev", "driver=raw,file=config-file,node-name=config,read-only=on",
                  "-device", "virtio-blk-pci,drive=config,id=disk-config"]
-    for index, vif in enumerate(c.interfaces):
-        if not c.user_network:
-            break  # taps come with the network service
-        args += ["-netdev", f"user,id=net{index},restrict=on",
-                 "-device", f"virtio-net-pci,netdev=net{index},mac={vif['mac']},id=nic{index}"]
+    for index in range(max(c.pcie_ports, len(c.port_devices))):
+        args += ["-device", f"pcie-root-port,id={root_port(index)},chassis={index + 1},bus=pcie.0"]
+    for index, plugged in enumerate(c.port_devices):
+        args += [*plugged.backend, "-device", json.dumps({**plugged.device, "bus": root_port(index)})]
     if c.vnc:
         args += ["-device", "VGA,id=video0", "-vnc", f"unix:{p.vnc}"]
     if c.incoming:

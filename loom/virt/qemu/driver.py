@@ -26,6 +26,7 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from loom import errors
 from loom.virt.driver import (
@@ -45,8 +46,10 @@ from loom.virt.driver import (
     VirtDriver,
     check_power_state,
 )
-from loom.virt.qemu import accel, configdrive, console, process, qmp
+from loom.virt.qemu import accel, cgroups, configdrive, console, interfaces, process, qmp, volumes
 from loom.virt.qemu import host as hostinfo
+from loom.virt.qemu import rescue as rescue_ops
+from loom.virt.qemu import resize as resize_ops
 from loom.virt.qemu.command import GuestConfig, InstancePaths, command_line
 from loom.virt.qemu.images import GIB, ImageCache, local_source, run, stream_file
 
@@ -97,13 +100,23 @@ class QemuOptions:
     probe_timeout: float = 30.0
     # Host memory kept back from guests for the host itself.
     reserved_memory_mb: int = 512
+    # Root ports made at start for hot-plugged volumes and NICs (Nova's
+    # num_pcie_ports); seconds a guest is given to release a detached device.
+    pcie_ports: int = 8
+    detach_timeout: float = 120.0
+    # Each QEMU in a cgroup of its own under cgroup_parent (cgroups.py):
+    # auto (where the host allows), on (required) or off.
+    cgroups: str = "auto"
+    cgroup_parent: str = "loom.slice"
+    cgroup_memory_overhead_mb: int = 256
 
 
 class QemuDriver(VirtDriver):
     """Real guests; see the module doc."""
 
     capabilities = Capabilities(pause=True, suspend=True, console_output=True, snapshot=True,
-                                vnc_console=True, serial_console=True)
+                                vnc_console=True, serial_console=True, attach_volume=True, attach_interface=True,
+                                resize=True, rescue=True)
 
     def __init__(self, state_dir: Path, options: QemuOptions | None = None) -> None:
         self.state_dir = state_dir.resolve()
@@ -114,6 +127,8 @@ class QemuDriver(VirtDriver):
         self._version: tuple[int, str] = (0, "")
         self._guests: dict[str, QemuGuest] = {}
         self._rotator: asyncio.Task[None] | None = None
+        self.cgroups = cgroups.Cgroups(self.options.cgroups, self.options.cgroup_parent,
+                                       self.options.cgroup_memory_overhead_mb)
         longest = self.state_dir / "instances" / ("0" * 36) / "serial.sock"
         if len(str(longest)) > UNIX_PATH_MAX:
             raise errors.Invalid(f"the qemu state directory {self.state_dir} is too long for unix socket paths "
@@ -129,6 +144,11 @@ class QemuDriver(VirtDriver):
         LOG.info("qemu driver on %s: accelerator %s (%s)", host, self.accelerator.accelerator,
                  self.accelerator.reason)
         self._version = await hostinfo.qemu_version(self.options.binary)
+        await asyncio.to_thread(self.cgroups.probe)
+        if self.cgroups.available:
+            LOG.info("qemu driver on %s: guest limits in %s", host, self.cgroups.reason)
+        else:
+            LOG.warning("qemu driver on %s: guests run without cgroup limits: %s", host, self.cgroups.reason)
         self._guests = await asyncio.to_thread(self._load)
         self.host = host
         if self._rotator is None:
@@ -157,11 +177,12 @@ class QemuDriver(VirtDriver):
                 shutil.rmtree(directory, ignore_errors=True)
                 continue
             guests[spec.uuid] = QemuGuest(spec, paths)
+            self.cgroups.adopt(spec.uuid, directory, process.guest_pid(paths.pidfile, spec.uuid))
         return guests
 
     async def host_resources(self) -> HostResources:
         host = self._ready()
-        specs = [g.spec for g in self._guests.values()]
+        specs = [g.spec for g in self._guests.values()] + resize_ops.kept_specs(self.state_dir)
         cpu = hostinfo.cpu_info()
         return HostResources(
             hostname=host, vcpus=os.cpu_count() or 1, memory_mb=self._memory_mb(), local_gb=self._disk_gb(),
@@ -251,7 +272,18 @@ class QemuDriver(VirtDriver):
             await self._stop(guest, 0)  # a crashed QEMU may still be there
             await self._start(guest)
 
-    # Optional operations.
+    # Optional operations. Resize, cold migration and rescue are in their own
+    # modules, whose functions are these methods as they are.
+
+    resize = resize_ops.resize
+    prepare_migration = resize_ops.prepare_migration
+    migrate_disk_and_power_off = resize_ops.migrate_disk_and_power_off
+    finish_migration = resize_ops.finish_migration
+    confirm_migration = resize_ops.confirm_migration
+    finish_revert_migration = resize_ops.finish_revert_migration
+    rescue = rescue_ops.rescue
+    unrescue = rescue_ops.unrescue
+    rebuild = rescue_ops.rebuild
 
     async def pause(self, uuid: str) -> None:
         self.check_capability("pause")
@@ -307,6 +339,7 @@ class QemuDriver(VirtDriver):
         caches, so the file on disk is consistent while it is read."""
         self.check_capability("snapshot")
         async with self._operate(uuid, "snapshot") as (guest, state):
+            rescue_ops.refuse_rescued(guest.paths, uuid, "snapshot")
             target = guest.paths.directory / f"snapshot-{os.urandom(6).hex()}.qcow2"
             paused_here = state == PowerState.RUNNING
             if paused_here:
@@ -328,6 +361,26 @@ class QemuDriver(VirtDriver):
             raise errors.Invalid("the console length must not be negative")
         guest = self._guest(uuid)
         return await asyncio.to_thread(console.read, guest.paths.console, self.options.console_bytes, length)
+
+    async def attach_volume(self, uuid: str, connection_info: dict[str, Any], mountpoint: str) -> None:
+        self.check_capability("attach_volume")
+        async with self._operate(uuid, "attach_volume") as (guest, state):
+            await volumes.attach(guest.paths, uuid, state, connection_info, mountpoint)
+
+    async def detach_volume(self, uuid: str, mountpoint: str) -> None:
+        self.check_capability("attach_volume")
+        async with self._operate(uuid, "detach_volume") as (guest, state):
+            await volumes.detach(guest.paths, uuid, state, mountpoint, self.options.detach_timeout)
+
+    async def attach_interface(self, uuid: str, vif: dict[str, Any]) -> None:
+        self.check_capability("attach_interface")
+        async with self._operate(uuid, "attach_interface") as (guest, state):
+            await interfaces.attach(guest.paths, guest.spec, state, vif, self.options.user_network)
+
+    async def detach_interface(self, uuid: str, vif_id: str) -> None:
+        self.check_capability("attach_interface")
+        async with self._operate(uuid, "detach_interface") as (guest, state):
+            await interfaces.detach(guest.paths, guest.spec, state, vif_id, self.options.detach_timeout)
 
     async def get_vnc_console(self, uuid: str) -> ConsoleEndpoint:
         self.check_capability("vnc_console")
@@ -388,8 +441,8 @@ class QemuDriver(VirtDriver):
     def _stopped_state(guest: QemuGuest) -> PowerState:
         return PowerState.SUSPENDED if guest.paths.suspend_state.exists() else PowerState.SHUTDOWN
 
-    def _check_room(self, spec: InstanceSpec) -> None:
-        others = [g.spec for g in self._guests.values()]
+    def _check_room(self, spec: InstanceSpec, replacing: str | None = None) -> None:
+        others = [g.spec for u, g in self._guests.items() if u != replacing] + resize_ops.kept_specs(self.state_dir)
         free_mb = self._memory_mb() - sum(s.memory_mb for s in others)
         free_gb = self._disk_gb() - sum(s.disk_gb for s in others)
         short = []
@@ -407,9 +460,10 @@ class QemuDriver(VirtDriver):
         return GuestConfig(
             uuid=spec.uuid, name=spec.name, vcpus=spec.vcpus, memory_mb=spec.memory_mb, paths=guest.paths,
             accelerator=self.accelerator.accelerator, ephemeral=bool(spec.ephemeral_gb),
-            config_drive=spec.config_drive, vnc=self.options.vnc,
-            interfaces=[vif for vif in spec.networks if vif.get("mac")], user_network=self.options.user_network,
-            binary=self.options.binary, incoming=incoming)
+            config_drive=spec.config_drive, vnc=self.options.vnc, rescue=rescue_ops.rescued(guest.paths),
+            port_devices=volumes.port_devices(guest.paths)
+            + interfaces.port_devices(interfaces.current(guest.paths, spec), self.options.user_network),
+            pcie_ports=self.options.pcie_ports, binary=self.options.binary, incoming=incoming)
 
     async def _start(self, guest: QemuGuest, incoming: bool = False) -> None:
         """Start QEMU (it daemonizes once the guest is set up) and wait until
@@ -418,7 +472,12 @@ class QemuDriver(VirtDriver):
         for stale in (paths.qmp, paths.vnc, paths.serial, paths.pidfile):
             stale.unlink(missing_ok=True)
         try:
-            await process.start_daemon(command_line(self._config(guest, incoming)))
+            spec = guest.spec
+            group = await asyncio.to_thread(self.cgroups.prepare, spec.uuid, spec.vcpus, spec.memory_mb,
+                                            spec.extra_specs, paths.directory)
+            await interfaces.plug_all(interfaces.current(paths, spec), self.options.user_network)
+            command = command_line(self._config(guest, incoming))
+            await process.start_daemon(group.wrap(command) if group else command)
         except SpawnFailed as exc:
             raise SpawnFailed(f"QEMU did not start instance {guest.spec.uuid}: {exc.message}",
                               instance=guest.spec.uuid) from None
@@ -476,8 +535,11 @@ class QemuDriver(VirtDriver):
         await self._reset(guest, state)
 
     async def _remove(self, guest: QemuGuest) -> None:
-        """Stop its QEMU and delete its directory."""
+        """Stop its QEMU, delete its taps and its directory."""
         await self._stop(guest, 0)
+        with contextlib.suppress(errors.Invalid):  # a spec whose vifs were refused made no taps
+            await interfaces.unplug_all(interfaces.current(guest.paths, guest.spec))
+        await asyncio.to_thread(self.cgroups.release, guest.spec.uuid, guest.paths.directory)
         await asyncio.to_thread(shutil.rmtree, guest.paths.directory, True)
 
     async def _rotate_consoles(self) -> None:
