@@ -81,7 +81,7 @@ async def _assign(conductor: Any, ctx: RequestContext, uuid: str, spec: dict[str
     group = spec.get("instance_group")
     async with conductor.db.session.begin() as session:
         # Written before the check reads: see server_groups.check_placement.
-        row = await instances.update_fields(session, uuid, {
+        row = await instances.update_for_build(session, uuid, {
             "host": chosen.host, "node": chosen.nodename,
             "availability_zone": chosen.availability_zone or spec.get("availability_zone"),
             "task_state": "spawning"}, expected_task_state=["scheduling"])

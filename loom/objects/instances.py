@@ -171,6 +171,22 @@ async def update_fields(session: AsyncSession, uuid: str, values: dict[str, Any]
     return row
 
 
+# What a compute host is told of an instance it builds (see conductor.build),
+# labelled with the attribute names.
+_FOR_BUILD = fast.Statement(select(*(getattr(Instance, name).label(name) for name in (
+    "id", "uuid", "hostname", "display_name", "flavor", "image_ref", "key_data", "user_data", "metadata_",
+    "project_id", "user_id", "config_drive"))).where(Instance.uuid == bindparam("match")))
+
+
+async def update_for_build(session: AsyncSession, uuid: str, values: dict[str, Any],
+                           expected_task_state: list[str | None]) -> Any:
+    """``update_fields`` for the conductor's build: the instance's build
+    fields (a named tuple) or None when it was not updated."""
+    if not await set_fields(session, uuid, values, expected_task_state):
+        return None
+    return await fast.first(session, _FOR_BUILD, {"match": uuid})
+
+
 async def set_fields(session: AsyncSession, uuid: str, values: dict[str, Any],
                      expected_task_state: list[str | None] | None = None,
                      expected_vm_state: str | None = None) -> bool:
