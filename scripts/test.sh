@@ -20,4 +20,20 @@ export LOOM_TEST_AMQP_URL=${LOOM_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:567
 export LOOM_TEST_POSTGRES_URL=${LOOM_TEST_POSTGRES_URL:-postgresql://loom:loom@127.0.0.1:5432/loom_test}
 
 .venv/bin/ruff check .
-.venv/bin/python -m pytest -q "$@"
+if [ $# -gt 0 ]; then
+  exec .venv/bin/python -m pytest -q "$@"
+fi
+# The tests that boot real guests spend most of their time waiting on one
+# guest's boot under TCG (one core): they run beside the others, in a
+# second pytest, so the two cores stay busy. Their report follows.
+qemu_log=$(mktemp)
+trap 'rm -f "$qemu_log"' EXIT
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 -m qemu >"$qemu_log" 2>&1 &
+qemu_pid=$!
+status=0
+.venv/bin/python -m pytest -q --durations=15 -m "not qemu" || status=$?
+qemu_status=0
+wait "$qemu_pid" || qemu_status=$?
+echo "== the tests that boot real guests (-m qemu) =="
+cat "$qemu_log"
+[ "$status" -eq 0 ] && [ "$qemu_status" -eq 0 ]
