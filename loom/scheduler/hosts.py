@@ -10,6 +10,7 @@ maps candidates to hosts through that uuid (or, failing that, the name).
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid as uuidlib
 from collections import defaultdict
@@ -36,6 +37,7 @@ AZ_METADATA_KEY = "availability_zone"
 Allocations = Mapping[str, Mapping[str, int]]
 
 
+@functools.lru_cache(maxsize=4096)
 def compute_node_uuid(host: str) -> str:
     """The uuid of compute host ``host``'s root resource provider."""
     return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"loom:compute-node:{host}"))

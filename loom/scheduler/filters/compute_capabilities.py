@@ -58,6 +58,8 @@ class ComputeCapabilitiesFilter(Filter):
     run_once_per_request = True
 
     def host_passes(self, host: HostState, spec: RequestSpec, context: SchedulingContext) -> bool:
+        if not spec.flavor.extra_specs:
+            return True
         caps = capabilities_of(host)
         for key, requirement in spec.flavor.extra_specs.items():
             path = key.split(":")

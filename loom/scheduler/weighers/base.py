@@ -41,7 +41,7 @@ class Weigher(abc.ABC):
         self.multiplier = self.default_multiplier if multiplier is None else float(multiplier)
 
     def weight_multiplier(self, host: HostState) -> float:
-        if self.aggregate_key:
+        if self.aggregate_key and host.aggregates:
             values = host.aggregate_metadata().get(self.aggregate_key)
             if values:
                 try:
