@@ -14,9 +14,9 @@ from loom.virt.qemu import cgroups
 from loom.virt.qemu.cgroups import Group, Limits, limits_for
 
 
-def test_defaults_cap_each_vcpu_at_one_host_cpu() -> None:
+def test_defaults_limit_memory_and_leave_cpu_uncapped() -> None:
     limits = limits_for(2, 1024, {}, overhead_mb=256)
-    assert limits == Limits(memory_bytes=(1024 + 256 + 16) << 20, cpu_period_us=100_000, cpu_quota_us=200_000,
+    assert limits == Limits(memory_bytes=(1024 + 256 + 16) << 20, cpu_period_us=100_000, cpu_quota_us=None,
                             cpu_shares=None)
 
 

@@ -56,7 +56,9 @@ def limits_for(vcpus: int, memory_mb: int, extra_specs: dict[str, Any], overhead
     tables that grow with the RAM). CPU: as Nova's libvirt driver reads the
     flavor, quota:cpu_period and quota:cpu_quota are per vCPU (libvirt's
     <cputune>), so the process may use quota times the vCPUs per period; a negative
-    quota means no cap. Without them the cap is one host CPU per vCPU.
+    quota means no cap. Without a quota there is no cap, as with Nova: QEMU's
+    own threads (the main loop, I/O, TCG's translation) run beside the vCPUs,
+    and a cap of one CPU per vCPU slowed a TCG guest's boot by a tenth.
     quota:cpu_shares is the relative weight (cpu.shares on v1; on v2
     written to cpu.weight as libvirt does, so at most 10000)."""
     period = _spec_int(extra_specs, "quota:cpu_period")
@@ -67,7 +69,7 @@ def limits_for(vcpus: int, memory_mb: int, extra_specs: dict[str, Any], overhead
     period = period or DEFAULT_PERIOD_US
     if quota is not None and quota >= 0:
         _check_range("quota:cpu_quota", quota, QUOTA_RANGE)
-    per_vcpu = period if quota is None else (quota if quota >= 0 else None)
+    per_vcpu = quota if quota is not None and quota >= 0 else None
     if shares is not None and shares < 0:
         raise errors.Invalid(f"the flavor's quota:cpu_shares must not be negative (it is {shares})")
     memory_mb_total = memory_mb + overhead_mb + -(-memory_mb // 64)
