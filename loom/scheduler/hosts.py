@@ -193,17 +193,19 @@ def availability_zone_of(info: HostInfo, default: str) -> str:
 
 
 async def host_states(db: Database, found: Sequence[Candidate], *, info_source: HostInfoSource,
-                      service_down_time: float, default_availability_zone: str = DEFAULT_AVAILABILITY_ZONE
-                      ) -> tuple[list[HostState], list[str]]:
+                      service_down_time: float, default_availability_zone: str = DEFAULT_AVAILABILITY_ZONE,
+                      count_instances: bool = True) -> tuple[list[HostState], list[str]]:
     """A HostState per provider tree among ``found`` (in the candidates'
     order), and the names of trees skipped because no compute service runs
-    there. Three queries, plus whatever ``info_source`` does."""
+    there. Three queries, plus whatever ``info_source`` does; two without
+    ``count_instances`` (``num_instances`` left 0: no filter or weigher of
+    the request reads it)."""
     by_root: dict[str, list[Candidate]] = {}
     for cand in found:
         by_root.setdefault(cand.root_provider_uuid, []).append(cand)
     compute = {s.host: s for s in await _compute_services(db)}
     by_uuid = {compute_node_uuid(h): s for h, s in compute.items()}
-    counts = await _consumer_counts(db, list(by_root))
+    counts = await _consumer_counts(db, list(by_root)) if count_instances else {}
     states: list[HostState] = []
     skipped: list[str] = []
     for root, cands in by_root.items():

@@ -74,7 +74,9 @@ async def select_destinations(db: Database, spec: RequestSpec, instance_uuids: S
         raise NoValidHost(f"{NO_VALID_HOST} No host has room for {describe(request)}.", reason="no_room")
     hosts, skipped = await host_states(db, found, info_source=context.host_info,
                                        service_down_time=opts.service_down_time,
-                                       default_availability_zone=opts.default_availability_zone)
+                                       default_availability_zone=opts.default_availability_zone,
+                                       count_instances=any(p.needs_num_instances(spec)
+                                                           for p in (*context.filters, *context.weighers)))
     metrics.SCHEDULER_HOSTS.observe(len(hosts))
     if not hosts:
         raise NoValidHost(f"{NO_VALID_HOST} Resource providers with room ({', '.join(skipped)}) have no "

@@ -208,3 +208,13 @@ def test_filters_load_by_name() -> None:
         load_filters(["loom.scheduler.weighers.resources:RAMWeigher"])
     with pytest.raises(UnknownPlugin):
         load_filters(["no.such.module:Thing"])
+
+
+def test_only_a_flavor_asking_about_num_instances_makes_the_scheduler_count_them() -> None:
+    f = ComputeCapabilitiesFilter()
+    assert not f.needs_num_instances(make_spec())
+    assert not f.needs_num_instances(make_spec({"capabilities:hypervisor_type": "QEMU"}))
+    assert f.needs_num_instances(make_spec({"num_instances": "<= 5"}))
+    assert f.needs_num_instances(make_spec({"capabilities:num_instances": "<= 5"}))
+    assert not any(cls().needs_num_instances(make_spec({"num_instances": "<= 5"}))
+                   for name, cls in BUILTIN.items() if cls is not ComputeCapabilitiesFilter)

@@ -37,6 +37,11 @@ class Filter(abc.ABC):
         if "name" not in cls.__dict__:
             cls.name = cls.__name__
 
+    def needs_num_instances(self, spec: RequestSpec) -> bool:
+        """Whether ``host_passes`` reads ``HostState.num_instances`` for this
+        request: counting them is a query the scheduler otherwise skips."""
+        return False
+
     async def prepare(self, spec: RequestSpec, context: SchedulingContext) -> None:  # noqa: B027
         """Fetch what ``host_passes`` needs, once per request, before any
         host is filtered (``host_passes`` is synchronous)."""

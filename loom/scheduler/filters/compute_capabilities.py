@@ -57,6 +57,9 @@ def lookup(caps: dict[str, Any], path: list[str]) -> Any:
 class ComputeCapabilitiesFilter(Filter):
     run_once_per_request = True
 
+    def needs_num_instances(self, spec: RequestSpec) -> bool:
+        return any(key.split(":")[-1] == "num_instances" for key in spec.flavor.extra_specs)
+
     def host_passes(self, host: HostState, spec: RequestSpec, context: SchedulingContext) -> bool:
         if not spec.flavor.extra_specs:
             return True

@@ -40,6 +40,10 @@ class Weigher(abc.ABC):
     def __init__(self, multiplier: float | None = None) -> None:
         self.multiplier = self.default_multiplier if multiplier is None else float(multiplier)
 
+    def needs_num_instances(self, spec: RequestSpec) -> bool:
+        """Whether ``weigh`` reads ``HostState.num_instances`` (see Filter)."""
+        return False
+
     def weight_multiplier(self, host: HostState) -> float:
         if self.aggregate_key and host.aggregates:
             values = host.aggregate_metadata().get(self.aggregate_key)
