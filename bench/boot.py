@@ -98,6 +98,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import deploy
 from cloud_client import Api, ApiError, Cloud, Tenant
 from common import command_line, loom_up, machine, percentile, progress
 
@@ -431,15 +432,8 @@ def cloud_with(hosts: int, room: dict[str, int], args: argparse.Namespace) -> It
     env = {"LOOM_COMPUTE__FAKE_HOSTS": str(hosts), "LOOM_IDENTITY__PASSWORD_HASH_ROUNDS": str(ROUNDS)}
     env.update({f"LOOM_COMPUTE__FAKE_{name}": str(value) for name, value in room.items()})
     if args.distributed:
-        from deploy import deployment
-
         del env["LOOM_COMPUTE__FAKE_HOSTS"]  # one process per host instead
-        with deployment(hosts, env, workers=args.api_workers, schedulers=args.schedulers) as d:
-            cloud = Cloud(d.url, d.password)
-            cloud.deployment = d  # type: ignore[attr-defined]
-            wait_for_hypervisors(cloud, hosts)
-            progress(f"deploy-local.sh with {hosts} fake compute processes, {args.api_workers} API workers, "
-                     f"{args.schedulers} schedulers: {d.url} (run directory {d.run_dir})")
+        with deploy.distributed_cloud(hosts, env, args.api_workers, args.schedulers) as cloud:
             yield cloud
         return
     with loom_up(env, timeout=120) as server:
@@ -448,24 +442,6 @@ def cloud_with(hosts: int, room: dict[str, int], args: argparse.Namespace) -> It
         progress(f"loom up with {hosts} fake hosts{f' ({each} each)' if each else ''}: "
                  f"{server.url} (pid {server.process.pid})")
         yield cloud
-
-
-def wait_for_hypervisors(cloud: Cloud, hosts: int, timeout: float = 300) -> None:
-    """Until every compute process has reported its host (the API answers
-    before they all have)."""
-    admin = cloud.api(cloud.admin_token)
-    deadline = time.perf_counter() + timeout
-    try:
-        while True:
-            _, body, _ = admin.request("GET", COMPUTE + "/os-hypervisors/detail")
-            up = [h for h in body["hypervisors"] if h.get("state") == "up" and h.get("status") == "enabled"]
-            if len(up) >= hosts:
-                return
-            if time.perf_counter() > deadline:
-                raise ApiError(f"only {len(up)} of {hosts} hypervisors up after {timeout:.0f} s")
-            time.sleep(0.5)
-    finally:
-        admin.close()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -506,7 +482,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          f"{figures['servers_per_s']:.1f} servers/s; deleted in {figures['delete_wall_s']:.2f} s")
             results["concurrent"][str(hosts)] = conc
             if args.distributed and hosts != largest:
-                results.setdefault("compute_rss_mb", {})[str(hosts)] = compute_rss(cloud)
+                results.setdefault("compute_rss_mb", {})[str(hosts)] = deploy.compute_rss(cloud)
             if hosts == largest:
                 sizes = [1000] if args.skip_10k else [1000, 10000]
                 for size in sizes:
@@ -517,16 +493,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     results["delete"][str(size)] = {"servers": count, "wall_s": took, "per_s": count / took}
                     progress(f"  deleted {count} servers in {took:.1f} s ({count / took:.0f}/s)")
                 if args.distributed:
-                    results.setdefault("compute_rss_mb", {})[str(hosts)] = compute_rss(cloud)
+                    results.setdefault("compute_rss_mb", {})[str(hosts)] = deploy.compute_rss(cloud)
     return results
-
-
-def compute_rss(cloud: Cloud) -> dict[str, float]:
-    """VmRSS of the deployment's compute processes after the workload."""
-    rss = sorted(cloud.deployment.rss_mb("compute-").values())  # type: ignore[attr-defined]
-    progress(f"compute processes' VmRSS: median {statistics.median(rss):.1f} MB, largest {rss[-1]:.1f} MB "
-             f"({len(rss)} processes)")
-    return {"median": statistics.median(rss), "max": rss[-1], "processes": len(rss)}
 
 
 def med(values: list[float]) -> float:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from cloud_client import ApiError, Cloud
 from common import ROOT, free_port, progress
 
 AMQP_URL = os.environ.get("LOOM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -112,3 +115,42 @@ def deployment(computes: int, env: dict[str, str], *, workers: int = 2, schedule
                        stdout=subprocess.DEVNULL)
         _psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@contextmanager
+def distributed_cloud(hosts: int, env: dict[str, str], workers: int, schedulers: int) -> Iterator[Cloud]:
+    """A deployment with ``hosts`` fake compute processes, once they all
+    have reported, as the benchmarks' Cloud."""
+    with deployment(hosts, env, workers=workers, schedulers=schedulers) as d:
+        cloud = Cloud(d.url, d.password)
+        cloud.deployment = d  # type: ignore[attr-defined]
+        wait_for_hypervisors(cloud, hosts)
+        progress(f"deploy-local.sh with {hosts} fake compute processes, {workers} API workers, "
+                 f"{schedulers} schedulers: {d.url} (run directory {d.run_dir})")
+        yield cloud
+
+
+def wait_for_hypervisors(cloud: Cloud, hosts: int, timeout: float = 300) -> None:
+    """Until every compute process has reported its host (the API answers
+    before they all have)."""
+    admin = cloud.api(cloud.admin_token)
+    deadline = time.perf_counter() + timeout
+    try:
+        while True:
+            _, body, _ = admin.request("GET", "/compute/v2.1" + "/os-hypervisors/detail")
+            up = [h for h in body["hypervisors"] if h.get("state") == "up" and h.get("status") == "enabled"]
+            if len(up) >= hosts:
+                return
+            if time.perf_counter() > deadline:
+                raise ApiError(f"only {len(up)} of {hosts} hypervisors up after {timeout:.0f} s")
+            time.sleep(0.5)
+    finally:
+        admin.close()
+
+
+def compute_rss(cloud: Cloud) -> dict[str, float]:
+    """VmRSS of the deployment's compute processes after the workload."""
+    rss = sorted(cloud.deployment.rss_mb("compute-").values())  # type: ignore[attr-defined]
+    progress(f"compute processes' VmRSS: median {statistics.median(rss):.1f} MB, largest {rss[-1]:.1f} MB "
+             f"({len(rss)} processes)")
+    return {"median": statistics.median(rss), "max": rss[-1], "processes": len(rss)}
