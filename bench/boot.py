@@ -180,6 +180,7 @@ class Watcher:
         self.api = cloud.api(cloud.admin_token)
         self.query, self.interval = query, interval
         self.pending: set[str] = set()
+        self.added: dict[str, float] = {}  # when each was handed over
         self.left: dict[str, float] = {}
         self.expected = 0
         self.polls = 0
@@ -195,6 +196,7 @@ class Watcher:
     def add(self, server_id: str) -> None:
         with self.lock:
             self.pending.add(server_id)
+            self.added[server_id] = time.perf_counter()
 
     def _run(self) -> None:
         try:
@@ -213,9 +215,13 @@ class Watcher:
                 now = time.perf_counter()
                 self.polls += 1
                 with self.lock:
-                    for server_id in self.pending - ids:
+                    # A server handed over while the listing was on its way
+                    # may have been created after the listing read: judge
+                    # it by the next one.
+                    gone = {s for s in self.pending - ids if self.added[s] < tick}
+                    for server_id in gone:
                         self.left[server_id] = now
-                    self.pending &= ids
+                    self.pending -= gone
                     if len(self.left) >= self.expected:
                         return
                 if now > deadline:

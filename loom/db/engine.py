@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from functools import partial
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from loom.db import sqlite
+from loom.db import sqlite, tx
 from loom.errors import Invalid
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -37,20 +38,30 @@ class Database:
             path = make_url(self.url).database or ""
             if path in ("", ":memory:"):
                 raise Invalid("an in-memory SQLite database cannot be shared between connections: give a file")
-            kwargs["async_creator"] = partial(sqlite.connect, path, sqlite.WriteGate())
+            gate = sqlite.WriteGate()
+            kwargs["async_creator"] = partial(sqlite.connect, path, gate)
+            self._pool: tx.SqlitePool | None = tx.SqlitePool(path, gate)
             # Connections beyond the pool's size are closed when given back,
             # and opening one (with its pragmas) costs as much as a dozen
             # statements: keep enough for the process's concurrent sessions.
             kwargs.update(pool_size=max(pool_size, 30), max_overflow=30)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+            self._pool = None
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
         await self.engine.dispose()
+
+    def transaction(self) -> AbstractAsyncContextManager[tx.Tx]:
+        """A transaction for compiled statements (loom.db.tx): cheaper than
+        ``session.begin()`` on SQLite."""
+        return tx.transaction(self.engine.dialect, self._pool, self.session)
 
     def new_session(self) -> AsyncSession:
         return self.session()

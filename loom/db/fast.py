@@ -10,8 +10,8 @@ parameters, their type conversions (bind processors), literal values and
 Python-side column defaults, and the type conversions of its result
 columns; then each run only converts the parameters and calls the driver,
 inside the session's transaction (the same connection, the same
-write gate). On other databases, where the driver call dominates, it runs
-through the session as any statement does.
+write gate), or a ``loom.db.tx.Tx``'s. On other databases, where the
+driver call dominates, it runs through the session as any statement does.
 
 Rows are named tuples (attributes as on SQLAlchemy's rows), not ORM
 objects: a ``Statement`` is for Core statements (selected columns, inserts, updates, deletes). Pending ORM
@@ -33,10 +33,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from loom.db import sqlite
+from loom.db.tx import Tx
 
 Params = Mapping[str, Any]
+# Where compiled statements run: an ORM session's transaction or a Tx.
+Session = AsyncSession | Tx
 _POSTCOMPILE = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
 _DRIVER = "loom.fast.driver"
+_EMPTY_SET = "SELECT 1 FROM (SELECT 1) WHERE 1!=1"
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ def _plan(stmt: Executable, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
     compiled: Any = stmt.compile(dialect=dialect, column_keys=list(keys))
     names = tuple(compiled.positiontup or ())
     expanding = frozenset(name for name in names if compiled.binds[name].expanding)
+    if any(compiled.binds[name].type._is_tuple_type for name in expanding):
+        raise ValueError("tuple IN is not supported here")
     literals = {}
     for name in names:
         bind = compiled.binds[name]
@@ -94,9 +100,11 @@ class Statement:
         return plan
 
 
-async def _driver(session: AsyncSession) -> sqlite.Connection | None:
+async def _driver(session: Session) -> sqlite.Connection | None:
     """The session's SQLite connection inside its current transaction, or
     None on other databases."""
+    if isinstance(session, Tx):
+        return session.driver
     sync = session.sync_session
     if sync.autoflush and (sync.new or sync.deleted or sync.dirty):
         await session.flush()
@@ -131,7 +139,8 @@ def _arguments(plan: _Plan, params: Params) -> tuple[str, list[Any]]:
         if name in plan.expanding:
             values = list(value)
             out.extend(convert(v) for v in values) if convert else out.extend(values)
-            sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * len(values)), 1)
+            # IN () is not SQL: an empty subquery, as SQLAlchemy renders it.
+            sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * len(values)) or _EMPTY_SET, 1)
         else:
             out.append(convert(value) if convert is not None else value)
     return sql, out
@@ -145,49 +154,41 @@ def _convert(plan: _Plan, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
     return [make(p(v) if p is not None else v for p, v in zip(procs, r, strict=True)) for r in rows]
 
 
-def _empty_expansion(plan: _Plan, params: Params) -> bool:
-    return any(not (params[name] if name in params else plan.literals.get(name)) for name in plan.expanding)
-
-
-async def rows(session: AsyncSession, statement: Statement, params: Params | None = None) -> list[Any]:
+async def rows(session: Session, statement: Statement, params: Params | None = None) -> list[Any]:
     """The rows the statement returns, as named tuples."""
     params = params or {}
     driver = await _driver(session)
     if driver is None:
         return list(await _core(session, statement, params))
-    plan = statement.plan(session.sync_session.bind.dialect, params)  # type: ignore[union-attr]
-    if _empty_expansion(plan, params):  # SQLAlchemy renders IN () its own way
-        return list(await _core(session, statement, params))
+    plan = statement.plan(_dialect(session), params)
     sql, args = _arguments(plan, params)
     cursor = await _execute(driver, sql, args)
     return _convert(plan, await cursor.fetchall())
 
 
-async def first(session: AsyncSession, statement: Statement, params: Params | None = None) -> tuple[Any, ...] | None:
+async def first(session: Session, statement: Statement, params: Params | None = None) -> tuple[Any, ...] | None:
     found = await rows(session, statement, params)
     return found[0] if found else None
 
 
-async def scalar(session: AsyncSession, statement: Statement, params: Params | None = None) -> Any:
+async def scalar(session: Session, statement: Statement, params: Params | None = None) -> Any:
     row = await first(session, statement, params)
     return row[0] if row else None
 
 
-async def run(session: AsyncSession, statement: Statement, params: Params | None = None) -> int:
+async def run(session: Session, statement: Statement, params: Params | None = None) -> int:
     """Run a statement that returns no rows; the number of rows it touched."""
     params = params or {}
     driver = await _driver(session)
     if driver is None:
         return int((await _core(session, statement, params)).rowcount)
-    plan = statement.plan(session.sync_session.bind.dialect, params)  # type: ignore[union-attr]
-    if _empty_expansion(plan, params):
-        return int((await _core(session, statement, params)).rowcount)
+    plan = statement.plan(_dialect(session), params)
     sql, args = _arguments(plan, params)
     cursor = await _execute(driver, sql, args)
     return int(cursor.rowcount)
 
 
-async def run_many(session: AsyncSession, statement: Statement, many: Sequence[Params]) -> None:
+async def run_many(session: Session, statement: Statement, many: Sequence[Params]) -> None:
     """Run a statement once per parameter set (an insert of many rows)."""
     if not many:
         return
@@ -195,7 +196,7 @@ async def run_many(session: AsyncSession, statement: Statement, many: Sequence[P
     if driver is None:
         await _core(session, statement, list(many))
         return
-    plan = statement.plan(session.sync_session.bind.dialect, many[0])  # type: ignore[union-attr]
+    plan = statement.plan(_dialect(session), many[0])
     if plan.expanding:
         raise ValueError("run_many takes no expanding parameters")
     args = [_arguments(plan, params)[1] for params in many]
@@ -205,9 +206,18 @@ async def run_many(session: AsyncSession, statement: Statement, many: Sequence[P
         raise DBAPIError.instance(plan.sql, args, exc, sqlite3.Error) from exc
 
 
-async def _core(session: AsyncSession, statement: Statement, params: Any) -> Any:
+def _dialect(session: Session) -> Dialect:
+    if isinstance(session, Tx):
+        return session.dialect
+    return session.sync_session.bind.dialect  # type: ignore[union-attr]
+
+
+async def _core(session: Session, statement: Statement, params: Any) -> Any:
     """The statement as Core runs it on the session's connection: the same
     parameter keys (column keys) and results as the compiled path."""
+    if isinstance(session, Tx):
+        assert session.session is not None, "a Tx on SQLite runs on its driver"
+        session = session.session
     conn = await session.connection()
     return await conn.execute(statement.stmt, params)
 

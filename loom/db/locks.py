@@ -13,22 +13,31 @@ from __future__ import annotations
 import hashlib
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.db import sqlite
+from loom.db.fast import Session
+from loom.db.tx import Tx
 
 
-async def lock(session: AsyncSession, name: str) -> None:
+async def lock(session: Session, name: str) -> None:
     """Hold ``name`` until the session's transaction ends."""
+    if isinstance(session, Tx):
+        if session.session is None:
+            return  # SQLite
+        session = session.session
     if session.bind.dialect.name != "postgresql":
         return
     key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-async def begin_write(session: AsyncSession) -> None:
+async def begin_write(session: Session) -> None:
     """On SQLite, hold the database's write lock from now until the
     session's transaction ends; nothing on other databases."""
+    if isinstance(session, Tx):
+        if session.driver is not None:
+            await session.driver.begin_write()
+        return
     if session.bind.dialect.name != "sqlite":
         return
     conn = await session.connection()

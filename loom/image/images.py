@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import Boolean, and_, bindparam, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.context import RequestContext
+from loom.db import fast
 from loom.db.models import Image, ImageMember
 from loom.errors import Conflict, Forbidden, Invalid, LoomError, NotFound
 
@@ -55,6 +56,26 @@ async def get(session: AsyncSession, ctx: RequestContext, image_id: str, *, for_
     if image is None:
         raise not_found(image_id)
     return image
+
+
+_LOOKUP = fast.Statement(
+    select(Image.id, Image.status, Image.size, Image.min_ram, Image.min_disk, Image.disk_format, Image.properties)
+    .where(Image.id == bindparam("image_id"),
+           or_(bindparam("admin", type_=Boolean), Image.owner == bindparam("project"),
+               Image.visibility.in_(("public", "community")),
+               and_(Image.visibility == "shared",
+                    Image.id.in_(select(ImageMember.image_id).where(ImageMember.member_id == bindparam("project")))))))
+
+
+async def lookup(session: fast.Session, ctx: RequestContext, image_id: str) -> Any:
+    """What a boot reads of an image the caller may see, as a row (``get``
+    without the ORM): id, status, size, min_ram, min_disk, disk_format,
+    properties."""
+    row = await fast.first(session, _LOOKUP, {"image_id": image_id, "admin": ctx.is_admin,
+                                              "project": ctx.project_id or ""})
+    if row is None:
+        raise not_found(image_id)
+    return row
 
 
 def may_change(ctx: RequestContext, image: Image) -> bool:

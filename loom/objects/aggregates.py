@@ -64,28 +64,28 @@ def not_found(aggregate_id: int | str) -> NotFound:
     return NotFound(f"Aggregate {aggregate_id} could not be found.")
 
 
-async def load(session: AsyncSession, ids: Collection[int] | None = None) -> list[AggregateRecord]:
+_AGGREGATES = select(Aggregate.id, Aggregate.uuid, Aggregate.name, Aggregate.created_at,
+                     Aggregate.updated_at).order_by(Aggregate.id)
+_LOAD_ALL = fast.Statement(_AGGREGATES)
+_LOAD = fast.Statement(_AGGREGATES.where(Aggregate.id.in_(bindparam("ids", expanding=True))))
+_LOAD_HOSTS = fast.Statement(select(AggregateHost.aggregate_id, AggregateHost.host)
+                             .where(AggregateHost.aggregate_id.in_(bindparam("ids", expanding=True)))
+                             .order_by(AggregateHost.id))
+_LOAD_METADATA = fast.Statement(select(AggregateMetadata.aggregate_id, AggregateMetadata.key, AggregateMetadata.value)
+                                .where(AggregateMetadata.aggregate_id.in_(bindparam("ids", expanding=True)))
+                                .order_by(AggregateMetadata.key))
+
+
+async def load(session: fast.Session, ids: Collection[int] | None = None) -> list[AggregateRecord]:
     """Aggregates with their hosts and metadata, by id; all when ``ids`` is None."""
-    query = select(Aggregate).order_by(Aggregate.id)
-    if ids is not None:
-        query = query.where(Aggregate.id.in_(list(ids)))
-    records = {
-        a.id: AggregateRecord(a.id, a.uuid, a.name, a.created_at, a.updated_at) for a in await session.scalars(query)
-    }
+    found = await (fast.rows(session, _LOAD_ALL) if ids is None else fast.rows(session, _LOAD, {"ids": list(ids)}))
+    records = {a.id: AggregateRecord(a.id, a.uuid, a.name, a.created_at, a.updated_at) for a in found}
     if not records:
         return []
-    wanted = list(records)
-    for agg_id, host in await session.execute(
-        select(AggregateHost.aggregate_id, AggregateHost.host)
-        .where(AggregateHost.aggregate_id.in_(wanted))
-        .order_by(AggregateHost.id)
-    ):
+    wanted = {"ids": list(records)}
+    for agg_id, host in await fast.rows(session, _LOAD_HOSTS, wanted):
         records[agg_id].hosts.append(host)
-    for agg_id, key, value in await session.execute(
-        select(AggregateMetadata.aggregate_id, AggregateMetadata.key, AggregateMetadata.value)
-        .where(AggregateMetadata.aggregate_id.in_(wanted))
-        .order_by(AggregateMetadata.key)
-    ):
+    for agg_id, key, value in await fast.rows(session, _LOAD_METADATA, wanted):
         records[agg_id].metadata[key] = value
     return list(records.values())
 
@@ -101,7 +101,7 @@ _HOSTS = fast.Statement(select(AggregateHost.host, AggregateHost.aggregate_id))
 _OF_HOSTS = fast.Statement(_HOSTS.stmt.where(AggregateHost.host.in_(bindparam("hosts", expanding=True))))
 
 
-async def of_hosts(session: AsyncSession, hosts: Collection[str] | None = None) -> dict[str, list[AggregateRecord]]:
+async def of_hosts(session: fast.Session, hosts: Collection[str] | None = None) -> dict[str, list[AggregateRecord]]:
     """Host → the aggregates it is in (every host in one when ``hosts`` is None)."""
     if hosts is None:
         pairs = await fast.rows(session, _HOSTS)

@@ -6,11 +6,12 @@ import re
 import uuid
 from typing import Any
 
+from sqlalchemy import Boolean, bindparam, or_, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.context import RequestContext
+from loom.db import fast
 from loom.db.helpers import flush_or_conflict
 from loom.db.models.compute import Flavor, FlavorExtraSpec, FlavorProject
 from loom.errors import Conflict, Invalid, NotFound
@@ -45,6 +46,32 @@ async def get(session: AsyncSession, ctx: RequestContext, flavor_id: str) -> Fla
     if flavor is None:
         raise not_found(flavor_id)
     return flavor
+
+
+_LOOKUP = fast.Statement(
+    select(Flavor.id, Flavor.flavorid, Flavor.name, Flavor.memory_mb, Flavor.vcpus, Flavor.root_gb,
+           Flavor.ephemeral_gb, Flavor.swap, Flavor.is_public)
+    .where(Flavor.flavorid == bindparam("flavorid"),
+           or_(bindparam("admin", type_=Boolean), Flavor.is_public.is_(True),
+               Flavor.id.in_(select(FlavorProject.flavor_id).where(FlavorProject.project_id == bindparam("project"))))))
+_SPECS = fast.Statement(select(FlavorExtraSpec.key, FlavorExtraSpec.value)
+                        .where(FlavorExtraSpec.flavor_id == bindparam("flavor_id")).order_by(FlavorExtraSpec.key))
+
+
+async def lookup(session: fast.Session, ctx: RequestContext, flavor_id: str) -> Any:
+    """What a boot reads of a flavor the caller may see, as a row (``get``
+    without the ORM): id, flavorid, name, memory_mb, vcpus, root_gb,
+    ephemeral_gb, swap, is_public."""
+    row = await fast.first(session, _LOOKUP, {"flavorid": flavor_id, "admin": ctx.is_admin,
+                                              "project": ctx.project_id or ""})
+    if row is None:
+        raise not_found(flavor_id)
+    return row
+
+
+async def extra_specs_by_id(session: fast.Session, flavor_id: int) -> dict[str, str]:
+    """``extra_specs`` of the flavor whose row id is ``flavor_id``."""
+    return dict(await fast.rows(session, _SPECS, {"flavor_id": flavor_id}))
 
 
 async def list_(session: AsyncSession, ctx: RequestContext, *, is_public: bool | None, min_ram: int | None,

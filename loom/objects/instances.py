@@ -126,7 +126,7 @@ async def get_any(session: AsyncSession, uuid: str) -> Instance:
     return row
 
 
-async def create_many(session: AsyncSession, rows: list[dict[str, Any]], project_id: str,
+async def create_many(session: fast.Session, rows: list[dict[str, Any]], project_id: str,
                       quota: QuotaSettings, min_count: int | None = None) -> list[str]:
     """Insert the instances (``rows`` of column values) within the project's (and user's) quota; with
     ``min_count`` below their number, only as many as there is room for
@@ -178,7 +178,7 @@ _FOR_BUILD = fast.Statement(select(*(getattr(Instance, name).label(name) for nam
     "project_id", "user_id", "config_drive"))).where(Instance.uuid == bindparam("match")))
 
 
-async def update_for_build(session: AsyncSession, uuid: str, values: dict[str, Any],
+async def update_for_build(session: fast.Session, uuid: str, values: dict[str, Any],
                            expected_task_state: list[str | None]) -> Any:
     """``update_fields`` for the conductor's build: the instance's build
     fields (a named tuple) or None when it was not updated."""
@@ -187,7 +187,7 @@ async def update_for_build(session: AsyncSession, uuid: str, values: dict[str, A
     return await fast.first(session, _FOR_BUILD, {"match": uuid})
 
 
-async def set_fields(session: AsyncSession, uuid: str, values: dict[str, Any],
+async def set_fields(session: fast.Session, uuid: str, values: dict[str, Any],
                      expected_task_state: list[str | None] | None = None,
                      expected_vm_state: str | None = None) -> bool:
     """Update an instance; with ``expected_task_state`` only if its task
@@ -226,21 +226,21 @@ def _set_statement(names: tuple[str, ...], task_states: int | bool, none_ok: boo
                          table.c.updated_at: bindparam("v_updated_at", type_=table.c.updated_at.type)})
 
 
-async def start_action(session: AsyncSession, ctx: RequestContext, uuid: str, action: str, *,
+async def start_action(session: fast.Session, ctx: RequestContext, uuid: str, action: str, *,
                        message: str | None = None) -> None:
     await fast.run(session, _ACTION, {"instance_uuid": uuid, "action": action, "request_id": ctx.request_id,
                                       "user_id": ctx.user_id, "project_id": ctx.project_id, "start_time": utcnow(),
                                       "message": message})
 
 
-async def finish_action(session: AsyncSession, ctx: RequestContext, uuid: str) -> None:
+async def finish_action(session: fast.Session, ctx: RequestContext, uuid: str) -> None:
     """Mark the action this request started on the instance finished."""
     action_id = await fast.scalar(session, _ACTION_ID, {"instance": uuid, "request": ctx.request_id})
     if action_id is not None:
         await fast.run(session, _ACTION_FINISHED, {"match_id": action_id, "now": utcnow()})
 
 
-async def event(session: AsyncSession, request_id: str, uuid: str, name: str, *, host: str | None,
+async def event(session: fast.Session, request_id: str, uuid: str, name: str, *, host: str | None,
                 start: dt.datetime, result: str | None, traceback: str | None = None) -> None:
     """Record an event of the action the request started. Core statements,
     not ORM objects: every boot records three."""

@@ -10,9 +10,10 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509 import load_pem_x509_certificate
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loom.db import fast
 from loom.db.models.compute import KeyPair
 from loom.errors import Conflict, Invalid, NotFound
 
@@ -60,6 +61,18 @@ async def get(session: AsyncSession, user_id: str, name: str) -> KeyPair:
     if row is None:
         raise NotFound(f"Keypair {name} not found for user {user_id}")
     return row
+
+
+_PUBLIC_KEY = fast.Statement(select(KeyPair.public_key).where(KeyPair.user_id == bindparam("user_id"),
+                                                              KeyPair.name == bindparam("name")))
+
+
+async def public_key(session: fast.Session, user_id: str, name: str) -> str:
+    """The public key of the user's key pair ``name`` (``get`` without the ORM)."""
+    row = await fast.first(session, _PUBLIC_KEY, {"user_id": user_id, "name": name})
+    if row is None:
+        raise NotFound(f"Keypair {name} not found for user {user_id}")
+    return str(row.public_key)
 
 
 async def list_(session: AsyncSession, user_id: str, limit: int | None, marker: str | None) -> list[KeyPair]:

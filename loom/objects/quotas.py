@@ -154,16 +154,14 @@ _USED = select(Instance.flavor, Instance.old_flavor, Instance.new_flavor).where(
 _USED_BY = {False: fast.Statement(_USED), True: fast.Statement(_USED.where(Instance.user_id == bindparam("user")))}
 
 
-async def class_limits(session: AsyncSession, class_name: str = DEFAULT_CLASS) -> dict[str, int]:
+async def class_limits(session: fast.Session, class_name: str = DEFAULT_CLASS) -> dict[str, int]:
     return {r: int(v) for r, v in await fast.rows(session, _CLASS_LIMITS, {"name": class_name})}
 
 
-async def overrides(session: AsyncSession, project_id: str, user_id: str = "") -> dict[str, int]:
+async def overrides(session: fast.Session, project_id: str, user_id: str = "") -> dict[str, int]:
     """The limits set for the project itself (user_id ""), or for one user in it."""
-    rows = await session.execute(
-        select(Quota.resource, Quota.hard_limit).where(Quota.project_id == project_id, Quota.user_id == user_id)
-    )
-    return {r: int(v) for r, v in rows}
+    rows = await fast.rows(session, _LAYERS, {"project": project_id, "users": [user_id]})
+    return {resource: int(value) for _, resource, value in rows}
 
 
 async def users_totals(session: AsyncSession, project_id: str) -> dict[str, int]:
@@ -185,7 +183,7 @@ async def class_set(session: AsyncSession, settings: QuotaSettings, class_name: 
 
 
 async def _layers(
-    session: AsyncSession, project_id: str, user_id: str | None
+    session: fast.Session, project_id: str, user_id: str | None
 ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     """The default class's, the project's and the user's limits, in two
     queries (this runs on every create)."""
@@ -198,7 +196,7 @@ async def _layers(
 
 
 async def limits(
-    session: AsyncSession, settings: QuotaSettings, project_id: str, user_id: str | None = None
+    session: fast.Session, settings: QuotaSettings, project_id: str, user_id: str | None = None
 ) -> dict[str, int]:
     """The project's limits, or with ``user_id`` that user's in the project."""
     return resolve(config_defaults(settings), *await _layers(session, project_id, user_id))
@@ -251,7 +249,7 @@ async def project_exists(session: AsyncSession, project_id: str) -> bool:
 # --- usage ------------------------------------------------------------------
 
 
-async def count_instances(session: AsyncSession, project_id: str, user_id: str | None = None) -> dict[str, int]:
+async def count_instances(session: fast.Session, project_id: str, user_id: str | None = None) -> dict[str, int]:
     """instances, cores and ram of the project's (or one user's) live
     instances; one in the middle of a resize counts the bigger of its
     flavors (it may end with either). A soft-deleted server counts only
@@ -276,15 +274,16 @@ async def count_key_pairs(session: AsyncSession, user_id: str) -> int:
     return int(await session.scalar(select(func.count()).select_from(KeyPair).where(KeyPair.user_id == user_id)) or 0)
 
 
-async def count_group_members(session: AsyncSession, group_id: int) -> int:
+_GROUP_MEMBERS = fast.Statement(
+    select(func.count())
+    .select_from(ServerGroupMember)
+    .outerjoin(Instance, and_(Instance.uuid == ServerGroupMember.instance_uuid, Instance.deleted.is_(True)))
+    .where(ServerGroupMember.group_id == bindparam("group_id"), Instance.id.is_(None)))
+
+
+async def count_group_members(session: fast.Session, group_id: int) -> int:
     """A group's members, less those whose instance is deleted."""
-    query = (
-        select(func.count())
-        .select_from(ServerGroupMember)
-        .outerjoin(Instance, and_(Instance.uuid == ServerGroupMember.instance_uuid, Instance.deleted.is_(True)))
-        .where(ServerGroupMember.group_id == group_id, Instance.id.is_(None))
-    )
-    return int(await session.scalar(query) or 0)
+    return int(await fast.scalar(session, _GROUP_MEMBERS, {"group_id": group_id}) or 0)
 
 
 async def usage(session: AsyncSession, project_id: str, user_id: str | None = None) -> dict[str, int]:
@@ -305,7 +304,7 @@ def _project_lock(project_id: str) -> str:
 
 
 async def _tightest(
-    session: AsyncSession, settings: QuotaSettings, project_id: str, user_id: str, resource: str
+    session: fast.Session, settings: QuotaSettings, project_id: str, user_id: str, resource: str
 ) -> int:
     """The lower of the project's and the user's limit, for what is counted
     per user or per item rather than across the project (Nova merges them)."""
@@ -317,7 +316,7 @@ async def _tightest(
 
 
 async def instance_room(
-    session: AsyncSession, settings: QuotaSettings, project_id: str, user_id: str, vcpus: int, memory_mb: int
+    session: fast.Session, settings: QuotaSettings, project_id: str, user_id: str, vcpus: int, memory_mb: int
 ) -> int | None:
     """How many more instances of a flavor the project (and user) have room
     for now: multi-create trims max_count to it, as Nova does. Takes the
@@ -340,7 +339,7 @@ async def instance_room(
 
 
 async def check_instances(
-    session: AsyncSession,
+    session: fast.Session,
     settings: QuotaSettings,
     project_id: str,
     user_id: str,
@@ -386,7 +385,7 @@ async def check_server_groups(session: AsyncSession, settings: QuotaSettings, pr
 
 
 async def check_server_group_members(
-    session: AsyncSession, settings: QuotaSettings, project_id: str, user_id: str, group_id: int
+    session: fast.Session, settings: QuotaSettings, project_id: str, user_id: str, group_id: int
 ) -> None:
     """Call after inserting the members (``ServerGroupMember`` rows) of a
     group (``ServerGroup.id``)."""
@@ -397,7 +396,7 @@ async def check_server_group_members(
 
 
 async def check_metadata_items(
-    session: AsyncSession, settings: QuotaSettings, project_id: str, user_id: str, count: int
+    session: fast.Session, settings: QuotaSettings, project_id: str, user_id: str, count: int
 ) -> None:
     """A server's metadata may hold at most ``metadata_items`` items."""
     limit = await _tightest(session, settings, project_id, user_id, "metadata_items")

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.context import RequestContext
-from loom.db import locks
+from loom.db import fast, locks
 from loom.db.models import Instance, ServerGroup, ServerGroupMember
 from loom.errors import NotFound
 
@@ -79,18 +79,22 @@ async def members(session: AsyncSession, group_ids: Iterable[int]) -> dict[int, 
     return out
 
 
-async def add_members(session: AsyncSession, group_uuid: str, instance_uuids: Sequence[str]) -> None:
+_GROUP_ID = fast.Statement(select(ServerGroup.id).where(ServerGroup.uuid == bindparam("group_uuid")))
+_ADD_MEMBER = fast.Statement(insert(ServerGroupMember))
+_REMOVE_MEMBER = fast.Statement(delete(ServerGroupMember).where(ServerGroupMember.instance_uuid == bindparam("uuid")))
+
+
+async def add_members(session: fast.Session, group_uuid: str, instance_uuids: Sequence[str]) -> None:
     """Make the instances members, in the caller's transaction. The group
     is looked up again here: it may have been deleted since it was checked."""
-    group_id = await session.scalar(select(ServerGroup.id).where(ServerGroup.uuid == group_uuid))
+    group_id = await fast.scalar(session, _GROUP_ID, {"group_uuid": group_uuid})
     if group_id is None:
         raise not_found(group_uuid)
-    session.add_all([ServerGroupMember(group_id=group_id, instance_uuid=u) for u in instance_uuids])
-    await session.flush()
+    await fast.run_many(session, _ADD_MEMBER, [{"group_id": group_id, "instance_uuid": u} for u in instance_uuids])
 
 
-async def remove_member(session: AsyncSession, instance_uuid: str) -> None:
-    await session.execute(delete(ServerGroupMember).where(ServerGroupMember.instance_uuid == instance_uuid))
+async def remove_member(session: fast.Session, instance_uuid: str) -> None:
+    await fast.run(session, _REMOVE_MEMBER, {"uuid": instance_uuid})
 
 
 async def groups_of(session: AsyncSession, instance_uuid: str) -> list[str]:

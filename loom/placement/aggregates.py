@@ -25,7 +25,7 @@ _OF_PROVIDERS = fast.Statement(select(ProviderAggregate.provider_id, ProviderAgg
                                .where(ProviderAggregate.provider_id.in_(bindparam("ids", expanding=True))))
 
 
-async def of_providers(session: AsyncSession, provider_ids: Iterable[int]) -> dict[int, set[str]]:
+async def of_providers(session: fast.Session, provider_ids: Iterable[int]) -> dict[int, set[str]]:
     ids = set(provider_ids)
     out: dict[int, set[str]] = {i: set() for i in ids}
     for chunk in chunks(ids):

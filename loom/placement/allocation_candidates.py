@@ -26,35 +26,25 @@ from __future__ import annotations
 import functools
 import itertools
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.db import fast
 from loom.db.models import PlacementAllocation, ProviderInventory, ResourceProvider
-from loom.placement import aggregates, traits
-from loom.placement.capacity import InventorySpec, fits, unit_violation
+from loom.placement import trees
+from loom.placement.capacity import unit_violation
 from loom.placement.filters import capacity_expr
 from loom.placement.request import UNNUMBERED, CandidateRequest, RequestGroup
 from loom.placement.sql import chunks
+from loom.placement.trees import ProviderSummary, Tree, TreeCache
+
+__all__ = ["Candidate", "ProviderSummary", "candidates"]
 
 # Combinations tried per tree before giving up on finding more in it.
 MAX_COMBINATIONS_PER_TREE = 1000
-
-
-@dataclass(frozen=True)
-class ProviderSummary:
-    uuid: str
-    name: str
-    generation: int
-    parent_provider_uuid: str | None
-    root_provider_uuid: str
-    # class → {"capacity": int, "used": int}, for every class it has inventory of
-    resources: dict[str, dict[str, int]]
-    traits: frozenset[str]
 
 
 @dataclass
@@ -74,49 +64,65 @@ class Candidate:
                 "mappings": {k: list(v) for k, v in self.mappings.items()}}
 
 
-@dataclass
-class _Tree:
-    root: int
-    providers: list[Any]  # rows of _PROVIDER_COLUMNS
-    inventory: dict[int, dict[str, tuple[InventorySpec, int]]]
-    traits: dict[int, set[str]]
-    aggregates: dict[int, set[str]]
-    parent: dict[int, int | None]
-
-    def effective_aggregates(self, pid: int) -> set[str]:
-        return self.aggregates.get(pid, set()) | self.aggregates.get(self.root, set())
-
-    def has_room(self, pid: int, rc: str, amount: int) -> bool:
-        entry = self.inventory.get(pid, {}).get(rc)
-        return entry is not None and fits(entry[0], entry[1], amount)
-
-    def ancestors(self, pid: int) -> Iterator[int]:
-        node: int | None = pid
-        while node is not None:
-            yield node
-            node = self.parent.get(node)
-
-
-async def candidates(session: AsyncSession, request: CandidateRequest) -> list[Candidate]:
+async def candidates(session: fast.Session, request: CandidateRequest,
+                     cache: TreeCache | None = None) -> list[Candidate]:
     """Candidates for ``request``, at most ``request.limit`` of them, in
     provider creation order. Names (classes, traits) are not validated here:
-    an unknown one simply matches nothing."""
+    an unknown one simply matches nothing. With a ``cache`` (the
+    scheduler's), trees are read only when they changed."""
     groups = {k: g for k, g in request.groups.items() if g.resources or k != UNNUMBERED or g.traits or g.member_of}
     if not any(g.resources for g in groups.values()):
         return []
-    roots = await _viable_roots(session, groups)
+    need_aggregates = any(g.member_of for g in groups.values())
     out: list[Candidate] = []
-    for chunk in chunks(sorted(roots), 500):
-        for tree in await _load_trees(session, chunk, any(g.member_of for g in groups.values())):
-            found = _solve(tree, groups, request)
-            if found:
-                summaries = _summaries(tree)
-                for cand in found:
-                    cand.summaries = summaries
-                out.extend(found)
-            if request.limit is not None and len(out) >= request.limit:
-                return out[:request.limit]
+    async for tree in _viable_trees(session, groups, need_aggregates, cache):
+        found = _solve(tree, groups, request)
+        if found:
+            summaries = tree.summaries()
+            for cand in found:
+                cand.summaries = summaries
+            out.extend(found)
+        if request.limit is not None and len(out) >= request.limit:
+            return out[:request.limit]
     return out
+
+
+async def _viable_trees(session: fast.Session, groups: dict[str, RequestGroup], need_aggregates: bool,
+                        cache: TreeCache | None) -> AsyncIterator[Tree]:
+    """The trees that may hold the request, in root id order: from the
+    cache if there is one (and no aggregates are asked for), else those the
+    database finds room in, read in chunks."""
+    smallest = _smallest(groups)
+    if cache is not None and not need_aggregates:
+        in_tree = _in_tree(groups)
+        for tree in await cache.trees(session):
+            if _has_room(tree, smallest) and (in_tree is None or in_tree in {p.uuid for p in tree.providers}):
+                yield tree
+        return
+    roots = await _viable_roots(session, groups)
+    for chunk in chunks(sorted(roots), 500):
+        for tree in await trees.load(session, chunk, need_aggregates):
+            yield tree
+
+
+def _smallest(groups: dict[str, RequestGroup]) -> dict[str, int]:
+    """The smallest amount asked of each class."""
+    smallest: dict[str, int] = {}
+    for g in groups.values():
+        for rc, amount in g.resources.items():
+            smallest[rc] = min(amount, smallest.get(rc, amount))
+    return smallest
+
+
+def _in_tree(groups: dict[str, RequestGroup]) -> str | None:
+    """The tree every group names, if they all name the same one."""
+    named = {g.in_tree for g in groups.values()}
+    return named.pop() if len(named) == 1 and None not in named else None
+
+
+def _has_room(tree: Tree, smallest: dict[str, int]) -> bool:
+    """What _viable_roots asks of the database, of a tree in memory."""
+    return all(any(tree.has_room(p.id, rc, amount) for p in tree.providers) for rc, amount in smallest.items())
 
 
 @functools.lru_cache(maxsize=64)
@@ -143,16 +149,12 @@ def _viable_roots_query(classes: tuple[str, ...], in_tree: bool) -> fast.Stateme
     return fast.Statement(query)
 
 
-async def _viable_roots(session: AsyncSession, groups: dict[str, RequestGroup]) -> set[int]:
+async def _viable_roots(session: fast.Session, groups: dict[str, RequestGroup]) -> set[int]:
     """Roots of trees with room, somewhere, for the smallest amount asked of
     each class (and in the requested tree, if every group names the same)."""
-    smallest: dict[str, int] = {}
-    for g in groups.values():
-        for rc, amount in g.resources.items():
-            smallest[rc] = min(amount, smallest.get(rc, amount))
+    smallest = _smallest(groups)
     classes = tuple(sorted(smallest))
-    trees = {g.in_tree for g in groups.values()}
-    in_tree = trees.pop() if len(trees) == 1 and None not in trees else None
+    in_tree = _in_tree(groups)
     params: dict[str, Any] = {f"amount_{i}": smallest[rc] for i, rc in enumerate(classes)}
     if in_tree is not None:
         params["in_tree"] = in_tree
@@ -162,52 +164,7 @@ async def _viable_roots(session: AsyncSession, groups: dict[str, RequestGroup]) 
     return {root for root, classes in classes_by_root.items() if classes >= set(smallest)}
 
 
-# Plain rows, not ORM objects: the scheduler reads every tree on every
-# request, and building mapped objects was most of that time.
-_PROVIDER_COLUMNS = (ResourceProvider.id, ResourceProvider.uuid, ResourceProvider.name, ResourceProvider.generation,
-                     ResourceProvider.parent_provider_id, ResourceProvider.root_provider_id)
-_INVENTORY_COLUMNS = (ProviderInventory.provider_id, ProviderInventory.resource_class, ProviderInventory.total,
-                      ProviderInventory.reserved, ProviderInventory.min_unit, ProviderInventory.max_unit,
-                      ProviderInventory.step_size, ProviderInventory.allocation_ratio)
-
-
-# Built once (ids as expanding parameters): they run on every scheduling request.
-_TREE_PROVIDERS = fast.Statement(select(*_PROVIDER_COLUMNS)
-                                 .where(ResourceProvider.root_provider_id.in_(bindparam("ids", expanding=True)))
-                                 .order_by(ResourceProvider.id))
-_TREE_USAGE = fast.Statement(select(PlacementAllocation.provider_id, PlacementAllocation.resource_class,
-                                    func.sum(PlacementAllocation.used))
-                             .where(PlacementAllocation.provider_id.in_(bindparam("ids", expanding=True)))
-                             .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class))
-_TREE_INVENTORY = fast.Statement(select(*_INVENTORY_COLUMNS)
-                                 .where(ProviderInventory.provider_id.in_(bindparam("ids", expanding=True))))
-
-
-async def _load_trees(session: AsyncSession, roots: list[int], need_aggregates: bool) -> list[_Tree]:
-    rows = await fast.rows(session, _TREE_PROVIDERS, {"ids": roots})
-    ids = [r.id for r in rows]
-    inventory: dict[int, dict[str, tuple[InventorySpec, int]]] = defaultdict(dict)
-    used: dict[tuple[int, str], int] = {}
-    for chunk in chunks(ids):
-        for pid, rc, n in await fast.rows(session, _TREE_USAGE, {"ids": chunk}):
-            used[(pid, rc)] = int(n)
-        for pid, rc, total, reserved, min_unit, max_unit, step, ratio in await fast.rows(
-                session, _TREE_INVENTORY, {"ids": chunk}):
-            spec = InventorySpec(total, reserved, min_unit, max_unit, step, ratio)
-            inventory[pid][rc] = (spec, used.get((pid, rc), 0))
-    trait_map = await traits.of_providers(session, ids)
-    agg_map = await aggregates.of_providers(session, ids) if need_aggregates else {}
-    by_root: dict[int, list[Any]] = defaultdict(list)
-    for r in rows:
-        by_root[r.root_provider_id or r.id].append(r)
-    return [_Tree(root, members, {r.id: inventory.get(r.id, {}) for r in members},
-                  {r.id: trait_map.get(r.id, set()) for r in members},
-                  {r.id: agg_map.get(r.id, set()) for r in members},
-                  {r.id: r.parent_provider_id for r in members})
-            for root, members in sorted(by_root.items())]
-
-
-def _solve(tree: _Tree, groups: dict[str, RequestGroup], request: CandidateRequest) -> list[Candidate]:
+def _solve(tree: Tree, groups: dict[str, RequestGroup], request: CandidateRequest) -> list[Candidate]:
     root_uuid = next(p.uuid for p in tree.providers if p.id == tree.root)
     if request.root_required and not request.root_required.matches(tree.traits.get(tree.root, set())):
         return []
@@ -249,7 +206,7 @@ def _solve(tree: _Tree, groups: dict[str, RequestGroup], request: CandidateReque
     return out
 
 
-def _solve_flat(tree: _Tree, group: RequestGroup, root_uuid: str) -> list[Candidate]:
+def _solve_flat(tree: Tree, group: RequestGroup, root_uuid: str) -> list[Candidate]:
     """A tree of one provider asked for the unnumbered group only: what
     nearly every compute host and boot is. The same answer as the general
     search below, without its combinations."""
@@ -267,7 +224,7 @@ def _solve_flat(tree: _Tree, group: RequestGroup, root_uuid: str) -> list[Candid
     return [Candidate(allocations, {UNNUMBERED: [root_uuid]}, root_uuid)]
 
 
-def _check(tree: _Tree, groups: dict[str, RequestGroup], request: CandidateRequest,
+def _check(tree: Tree, groups: dict[str, RequestGroup], request: CandidateRequest,
            slots: list[tuple[str, str | None, int]], combo: tuple[int, ...], uuid_of: dict[int, str],
            root_uuid: str) -> Candidate | None:
     by_group: dict[str, list[int]] = defaultdict(list)
@@ -302,13 +259,3 @@ def _check(tree: _Tree, groups: dict[str, RequestGroup], request: CandidateReque
         allocations.setdefault(uuid_of[pid], {})[rc] = total
     mappings = {s: [uuid_of[p] for p in pids] for s, pids in by_group.items()}
     return Candidate(allocations, mappings, root_uuid)
-
-
-def _summaries(tree: _Tree) -> dict[str, ProviderSummary]:
-    uuid_of = {p.id: p.uuid for p in tree.providers}
-    return {p.uuid: ProviderSummary(
-        p.uuid, p.name, p.generation, uuid_of.get(p.parent_provider_id) if p.parent_provider_id else None,
-        uuid_of[tree.root],
-        {rc: {"capacity": int(spec.capacity), "used": used}
-         for rc, (spec, used) in sorted(tree.inventory[p.id].items())},
-        frozenset(tree.traits[p.id])) for p in tree.providers}

@@ -253,7 +253,7 @@ async def _bump_consumer(session: AsyncSession, row: PlacementConsumer) -> int:
     return seen + 1
 
 
-async def _check_capacity(session: AsyncSession, rps: Mapping[str, Any],
+async def _check_capacity(session: fast.Session, rps: Mapping[str, Any],
                           wanted: Mapping[str, ConsumerAllocations]) -> None:
     requested = requested_amounts(wanted)
     if not requested:
@@ -309,12 +309,13 @@ async def write(db: Database, wanted: Mapping[str, ConsumerAllocations]) -> dict
     return await _retried(db, lambda session: replace(session, wanted))
 
 
-async def _retried(db: Database, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+async def _retried(db: Database, fn: Callable[[Any], Awaitable[T]], *, compiled: bool = False) -> T:
     """``fn`` in its own transaction, run again after a provider generation
-    race (as ``write``)."""
+    race (as ``write``). ``compiled``: ``fn`` runs only compiled
+    statements, so a ``Tx`` will do (loom.db.tx)."""
     for attempt in range(RETRIES):
         try:
-            async with db.session.begin() as session:
+            async with db.transaction() if compiled else db.session.begin() as session:
                 return await fn(session)
         except ProviderGenerationRace:
             if attempt == RETRIES - 1:
@@ -338,7 +339,7 @@ async def claim(db: Database, consumer_uuid: str, allocations: Mapping[str, Reso
         raise PlacementInvalid("A claim needs at least one non-zero allocation; use release() to free.")
     if consumer_generation is None:  # a new consumer: every boot's claim
         return await _retried(db, lambda session: boot_claims.claim_new(
-            session, consumer_uuid, allocations, project_id, user_id, consumer_type))
+            session, consumer_uuid, allocations, project_id, user_id, consumer_type), compiled=True)
     gens = await write(db, {consumer_uuid: ConsumerAllocations(allocations, project_id, user_id,
                                                                consumer_generation, consumer_type)})
     generation = gens[consumer_uuid]
@@ -349,7 +350,7 @@ async def claim(db: Database, consumer_uuid: str, allocations: Mapping[str, Reso
 async def release(db: Database, consumer_uuid: str, consumer_generation: ConsumerGeneration = ANY) -> bool:
     """Free everything ``consumer_uuid`` holds; whether it held anything."""
     if consumer_generation is ANY:  # every delete's release
-        return await _retried(db, lambda session: boot_claims.release_all(session, consumer_uuid))
+        return await _retried(db, lambda session: boot_claims.release_all(session, consumer_uuid), compiled=True)
     async with db.session() as session:
         held = await session.scalar(_HOLDS, {"uuid": consumer_uuid})
     if held is None and consumer_generation is ANY:

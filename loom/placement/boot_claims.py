@@ -20,7 +20,6 @@ from collections.abc import Mapping
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from loom.db import fast, locks
 from loom.db.models import PlacementAllocation, PlacementConsumer, ResourceProvider
@@ -48,7 +47,7 @@ _BUMP_ANY = fast.Statement(update(ResourceProvider)
 _FORGET = fast.Statement(delete(PlacementConsumer).where(PlacementConsumer.uuid == bindparam("match")))
 
 
-async def claim_new(session: AsyncSession, consumer_uuid: str, allocations: Mapping[str, Mapping[str, int]],
+async def claim_new(session: fast.Session, consumer_uuid: str, allocations: Mapping[str, Mapping[str, int]],
                     project_id: str, user_id: str, consumer_type: str | None) -> int:
     """Give a consumer that holds nothing ``allocations``; its generation (1)."""
     from loom.placement.allocations import ConsumerAllocations, _check_capacity
@@ -84,12 +83,12 @@ async def claim_new(session: AsyncSession, consumer_uuid: str, allocations: Mapp
     return 1
 
 
-async def _bump(session: AsyncSession, provider_id: int, seen: int) -> bool:
+async def _bump(session: fast.Session, provider_id: int, seen: int) -> bool:
     """Move the provider past generation ``seen``; False if it was not there."""
     return await fast.run(session, _BUMP, {"match": provider_id, "seen": seen, "now": utcnow()}) == 1
 
 
-async def release_all(session: AsyncSession, consumer_uuid: str) -> bool:
+async def release_all(session: fast.Session, consumer_uuid: str) -> bool:
     """Free everything the consumer holds; whether it held anything."""
     await locks.begin_write(session)
     provider_ids = sorted({row[0] for row in await fast.rows(session, _DROP, {"match": consumer_uuid})})

@@ -45,7 +45,7 @@ _USAGES = fast.Statement(select(PlacementAllocation.provider_id, PlacementAlloca
                          .group_by(PlacementAllocation.provider_id, PlacementAllocation.resource_class))
 
 
-async def usages(session: AsyncSession, provider_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+async def usages(session: fast.Session, provider_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """What is allocated, per provider and resource class."""
     out: dict[int, dict[str, int]] = {}
     for chunk in chunks(set(provider_ids)):

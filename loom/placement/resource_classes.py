@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loom.db import fast
 from loom.db.models import CustomResourceClass, PlacementAllocation, ProviderInventory
 from loom.placement.errors import (
     DuplicateName,
@@ -49,12 +50,16 @@ async def get(session: AsyncSession, name: str) -> ResourceClass:
     return ResourceClass(name, True)
 
 
-async def missing(session: AsyncSession, names: set[str]) -> set[str]:
+_CUSTOM = fast.Statement(select(CustomResourceClass.name)
+                         .where(CustomResourceClass.name.in_(bindparam("names", expanding=True))))
+
+
+async def missing(session: fast.Session, names: set[str]) -> set[str]:
     """Which of ``names`` are neither standard nor an existing custom class."""
     custom = {n for n in names if not is_standard(n)}
     if not custom:
         return set()
-    found = set(await session.scalars(select(CustomResourceClass.name).where(CustomResourceClass.name.in_(custom))))
+    found = {row.name for row in await fast.rows(session, _CUSTOM, {"names": sorted(custom)})}
     return custom - found
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from loom.context import RequestContext
+from loom.placement.trees import TreeCache
 from loom.scheduler.filters import Filter, load_filters
 from loom.scheduler.hosts import HostInfoSource, StaticHostInfo
 from loom.scheduler.options import SchedulerOptions
@@ -33,6 +34,8 @@ class SchedulingContext:
     instance_hosts: InstanceHosts | None = None
     request: RequestContext | None = None
     rng: random.Random = field(default_factory=random.Random)
+    # Provider trees kept between requests (shared by every request's context).
+    trees: TreeCache = field(default_factory=TreeCache)
     _hosts_of: dict[frozenset[str], set[str]] = field(default_factory=dict, repr=False)
 
     @classmethod

@@ -41,9 +41,9 @@ class DbHostInfo:
     async def host_info(self, hosts: Collection[str]) -> Mapping[str, HostInfo]:
         if not hosts:
             return {}
-        async with self.db.session() as session:
-            by_host = await aggregates.of_hosts(session, hosts)
-            nodes = await fast.rows(session, _NODES, {"hosts": list(hosts)})
+        async with self.db.transaction() as tx:
+            by_host = await aggregates.of_hosts(tx, hosts)
+            nodes = await fast.rows(tx, _NODES, {"hosts": list(hosts)})
         out: dict[str, HostInfo] = {}
         for host in hosts:
             aggs = by_host.get(host, [])

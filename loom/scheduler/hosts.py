@@ -248,16 +248,16 @@ _CONSUMER_COUNTS = fast.Statement(
 
 async def _compute_services(db: Database) -> list[Any]:
     """The compute services as plain rows (what HostState needs of them)."""
-    async with db.session() as session:
-        return await fast.rows(session, _COMPUTE_SERVICES)
+    async with db.transaction() as tx:
+        return await fast.rows(tx, _COMPUTE_SERVICES)
 
 
 async def _consumer_counts(db: Database, root_uuids: Iterable[str]) -> dict[str, int]:
     """Root provider uuid → how many consumers hold allocations in its tree."""
     out: dict[str, int] = {}
-    async with db.session() as session:
+    async with db.transaction() as tx:
         for chunk in chunks(root_uuids):
-            rows = await fast.rows(session, _CONSUMER_COUNTS, {"roots": chunk})
+            rows = await fast.rows(tx, _CONSUMER_COUNTS, {"roots": chunk})
             out.update({rp_uuid: int(n) for rp_uuid, n in rows})
     return out
 

@@ -67,8 +67,8 @@ async def select_destinations(db: Database, spec: RequestSpec, instance_uuids: S
     request = candidate_request(spec, limit=None if forcing else opts.max_placement_results)
     if not request.resource_classes():
         raise Invalid(f"Flavor {spec.flavor.name} asks for no resources: nothing to schedule")
-    async with db.session() as session:
-        found = await placement.candidates(session, request)
+    async with db.transaction() as tx:
+        found = await placement.candidates(tx, request, context.trees)
     if not found:
         metrics.SCHEDULER_HOSTS.observe(0)
         raise NoValidHost(f"{NO_VALID_HOST} No host has room for {describe(request)}.", reason="no_room")

@@ -17,6 +17,7 @@ from loom.api.compute.base import base_url, enforce, field_error, links
 from loom.api.http import JSON, Call, empty
 from loom.compute.rpcapi import ComputeAPI
 from loom.conductor.rpcapi import ConductorAPI
+from loom.db import fast
 from loom.errors import Invalid, NotFound
 from loom.image import images as image_records
 from loom.objects import aggregates, flavors, instances, keypairs, quotas
@@ -48,6 +49,35 @@ def _metadata(value: Any, field: str = "metadata") -> dict[str, str]:
     return dict(value)
 
 
+async def _boot_records(tx: fast.Session, call: Call, flavor_ref: str, image_ref: str,
+                        key_name: Any) -> tuple[Any, dict[str, str], Any, str | None]:
+    """The flavor (and its extra specs), image and key a create names, each
+    checked; a missing one is the request's fault (400)."""
+    try:
+        flavor = await flavors.lookup(tx, call.ctx, flavor_ref)
+    except NotFound:
+        raise Invalid(f"Flavor {flavor_ref} could not be found.") from None
+    specs = await flavors.extra_specs_by_id(tx, flavor.id)
+    try:
+        image = await image_records.lookup(tx, call.ctx, image_ref)
+    except NotFound:
+        raise Invalid(f"Image {image_ref} could not be found.") from None
+    key_data = None
+    if key_name is not None:
+        try:
+            key_data = await keypairs.public_key(tx, call.ctx.user_id or "", str(key_name))
+        except NotFound:
+            raise Invalid(f"Invalid key_name provided: {key_name}") from None
+    if image.status != "active":
+        raise Invalid(f"Image {image_ref} is not active.")
+    if flavor.root_gb and image.size and image.size > flavor.root_gb * (1 << 30):
+        raise Invalid(f"Flavor's disk is too small for requested image. Flavor disk is {flavor.root_gb << 30} "
+                      f"bytes, image is {image.size} bytes.")
+    if image.min_ram and flavor.memory_mb < image.min_ram:
+        raise Invalid("Flavor's memory is too small for requested image.")
+    return flavor, specs, image, key_data
+
+
 async def create(call: Call) -> Response:
     enforce(call, "os_compute_api:servers:create")
     body = await call.json_object("server")
@@ -68,10 +98,6 @@ async def create(call: Call) -> Response:
     if min_count > max_count:
         raise Invalid("min_count must be <= max_count")
     metadata = _metadata(body.get("metadata", {}))
-    if metadata:  # no items fit any limit
-        async with call.deps.db.session() as session:
-            await quotas.check_metadata_items(session, call.deps.settings.quota, call.ctx.project_id or "",
-                                              call.ctx.user_id or "", len(metadata))
     user_data = body.get("user_data")
     if user_data is not None:
         if not isinstance(user_data, str) or len(user_data) > USER_DATA_MAX:
@@ -105,59 +131,38 @@ async def create(call: Call) -> Response:
         raise field_error("os:scheduler_hints", hints, "must be an object")
     server_groups.group_hint(hints)  # a malformed hint fails with the body's checks, before any lookup
 
-    async with call.deps.db.session() as session:
-        try:
-            flavor = await flavors.get(session, call.ctx, str(flavor_ref))
-        except NotFound:
-            raise Invalid(f"Flavor {flavor_ref} could not be found.") from None
-        specs = await flavors.extra_specs(session, flavor)
-        try:
-            image = await image_records.get(session, call.ctx, image_ref)
-        except NotFound:
-            raise Invalid(f"Image {image_ref} could not be found.") from None
-        key_data = None
-        key_name = body.get("key_name")
-        if key_name is not None:
-            try:
-                key_data = (await keypairs.get(session, call.ctx.user_id or "", str(key_name))).public_key
-            except NotFound:
-                raise Invalid(f"Invalid key_name provided: {key_name}") from None
-        group = await server_groups.hinted_group(session, call.ctx, hints)
-        if az is not None and az not in await aggregates.available_zones(session):
-            raise Invalid("The requested availability zone is not available")
-    if image.status != "active":
-        raise Invalid(f"Image {image_ref} is not active.")
-    if flavor.root_gb and image.size and image.size > flavor.root_gb * (1 << 30):
-        raise Invalid(f"Flavor's disk is too small for requested image. Flavor disk is {flavor.root_gb << 30} "
-                      f"bytes, image is {image.size} bytes.")
-    if image.min_ram and flavor.memory_mb < image.min_ram:
-        raise Invalid("Flavor's memory is too small for requested image.")
-    flavor_doc = {"flavorid": flavor.flavorid, "name": flavor.name, "vcpus": flavor.vcpus,
-                  "memory_mb": flavor.memory_mb, "root_gb": flavor.root_gb, "ephemeral_gb": flavor.ephemeral_gb,
-                  "swap": flavor.swap, "extra_specs": specs}
-
-    reservation = f"r-{uuid.uuid4().hex[:8]}"
-    count = max_count
-    rows = []
-    for index in range(count):
-        display = name if count == 1 else f"{name}-{index + 1}"
-        rows.append({
-            "project_id": call.ctx.project_id, "user_id": call.ctx.user_id, "display_name": display,
-            "display_description": description, "hostname": _hostname(display), "vm_state": "building",
-            "task_state": "scheduling", "flavor": flavor_doc, "image_ref": image.id, "key_name": key_name,
-            "key_data": key_data, "user_data": user_data, "metadata_": metadata, "tags": list(dict.fromkeys(tags)),
-            "reservation_id": reservation, "launch_index": index, "availability_zone": az,
-            "config_drive": bool(body.get("config_drive")),
-        })
-    async with call.deps.db.session.begin() as session:
-        uuids = await instances.create_many(session, rows, call.ctx.project_id or "", call.deps.settings.quota,
-                                            min_count=min_count)
+    group = None
+    if az is not None or server_groups.group_hint(hints) is not None:
+        async with call.deps.db.session() as session:
+            group = await server_groups.hinted_group(session, call.ctx, hints)
+            if az is not None and az not in await aggregates.available_zones(session):
+                raise Invalid("The requested availability zone is not available")
+    project_id, user_id = call.ctx.project_id or "", call.ctx.user_id or ""
+    async with call.deps.db.transaction() as tx:
+        if metadata:  # no items fit any limit
+            await quotas.check_metadata_items(tx, call.deps.settings.quota, project_id, user_id, len(metadata))
+        flavor, specs, image, key_data = await _boot_records(tx, call, str(flavor_ref), image_ref, body.get("key_name"))
+        flavor_doc = {"flavorid": flavor.flavorid, "name": flavor.name, "vcpus": flavor.vcpus,
+                      "memory_mb": flavor.memory_mb, "root_gb": flavor.root_gb, "ephemeral_gb": flavor.ephemeral_gb,
+                      "swap": flavor.swap, "extra_specs": specs}
+        reservation = f"r-{uuid.uuid4().hex[:8]}"
+        rows = []
+        for index in range(max_count):
+            display = name if max_count == 1 else f"{name}-{index + 1}"
+            rows.append({
+                "project_id": project_id, "user_id": user_id, "display_name": display,
+                "display_description": description, "hostname": _hostname(display), "vm_state": "building",
+                "task_state": "scheduling", "flavor": flavor_doc, "image_ref": image.id,
+                "key_name": body.get("key_name"), "key_data": key_data, "user_data": user_data,
+                "metadata_": metadata, "tags": list(dict.fromkeys(tags)), "reservation_id": reservation,
+                "launch_index": index, "availability_zone": az, "config_drive": bool(body.get("config_drive")),
+            })
+        uuids = await instances.create_many(tx, rows, project_id, call.deps.settings.quota, min_count=min_count)
         for uuid_ in uuids:
-            await instances.start_action(session, call.ctx, uuid_, "create")
-        await server_groups.join(session, group, uuids)
+            await instances.start_action(tx, call.ctx, uuid_, "create")
+        await server_groups.join(tx, group, uuids)
         if group is not None:
-            await quotas.check_server_group_members(session, call.deps.settings.quota, call.ctx.project_id or "",
-                                                    call.ctx.user_id or "", group.id)
+            await quotas.check_server_group_members(tx, call.deps.settings.quota, project_id, user_id, group.id)
     spec = RequestSpec(
         project_id=call.ctx.project_id or "", user_id=call.ctx.user_id or "",
         flavor=FlavorSpec(**{k: flavor_doc[k] for k in ("flavorid", "name", "vcpus", "memory_mb", "root_gb",
