@@ -74,9 +74,17 @@ async def candidates(session: fast.Session, request: CandidateRequest,
     if not any(g.resources for g in groups.values()):
         return []
     need_aggregates = any(g.member_of for g in groups.values())
+    key = _key(groups, request) if cache is not None else None
     out: list[Candidate] = []
     async for tree in _viable_trees(session, groups, need_aggregates, cache):
-        found = _solve(tree, groups, request)
+        if key is None:
+            found = _solve(tree, groups, request)
+        else:
+            # A cached tree does not change: neither do its answers.
+            found = tree.solved.get(key)
+            if found is None:
+                found = _solve(tree, groups, request) if _has_room(tree, _smallest(groups)) else []
+                tree.remember(key, found)
         if found:
             summaries = tree.summaries()
             for cand in found:
@@ -92,17 +100,21 @@ async def _viable_trees(session: fast.Session, groups: dict[str, RequestGroup], 
     """The trees that may hold the request, in root id order: from the
     cache if there is one (and no aggregates are asked for), else those the
     database finds room in, read in chunks."""
-    smallest = _smallest(groups)
     if cache is not None and not need_aggregates:
-        in_tree = _in_tree(groups)
         for tree in await cache.trees(session):
-            if _has_room(tree, smallest) and (in_tree is None or in_tree in {p.uuid for p in tree.providers}):
-                yield tree
+            yield tree  # candidates checks room, once per tree and request key
         return
     roots = await _viable_roots(session, groups)
     for chunk in chunks(sorted(roots), 500):
         for tree in await trees.load(session, chunk, need_aggregates):
             yield tree
+
+
+def _key(groups: dict[str, RequestGroup], request: CandidateRequest) -> tuple[Any, ...]:
+    """What a tree's candidates depend on, besides the tree (not the limit)."""
+    return (tuple(sorted((k, tuple(sorted(g.resources.items())), g.traits, g.member_of, g.in_tree)
+                         for k, g in groups.items())),
+            request.group_policy, request.root_required, request.same_subtree)
 
 
 def _smallest(groups: dict[str, RequestGroup]) -> dict[str, int]:

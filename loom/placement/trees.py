@@ -5,8 +5,10 @@ providers, inventories with their usage, traits and aggregates, in bulk.
 change placement makes to a provider's inventory, allocations or traits
 bumps its generation, so one query of every provider's row (uuid, name,
 generation, parent, root) tells which trees changed since they were read,
-and only those are read again. A request that needs aggregates reads them
-afresh: before microversion 1.19 an aggregate change keeps the generation.
+and only those are read again; a cached tree also remembers its
+candidates per kind of request. A request that needs aggregates reads
+them afresh: before microversion 1.19 an aggregate change keeps the
+generation.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from loom.db.models import PlacementAllocation, ProviderInventory, ResourceProvi
 from loom.placement import aggregates, traits
 from loom.placement.capacity import InventorySpec, fits
 from loom.placement.sql import chunks
+
+# Request keys whose candidates a cached tree remembers.
+SOLVED_PER_TREE = 64
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,13 @@ class Tree:
     aggregates: dict[int, set[str]]
     parent: dict[int, int | None]
     _summaries: dict[str, ProviderSummary] | None = field(default=None, repr=False)
+    # Request key → the tree's candidates for it (TreeCache's trees only).
+    solved: dict[Any, list[Any]] = field(default_factory=dict, repr=False)
+
+    def remember(self, key: Any, found: list[Any]) -> None:
+        if len(self.solved) >= SOLVED_PER_TREE:
+            self.solved.clear()
+        self.solved[key] = found
 
     def effective_aggregates(self, pid: int) -> set[str]:
         return self.aggregates.get(pid, set()) | self.aggregates.get(self.root, set())

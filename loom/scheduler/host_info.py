@@ -5,10 +5,12 @@ afresh for every request, so an aggregate change applies to the next boot."""
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Text, bindparam, select, type_coerce
 
 from loom.db import fast
 from loom.db.engine import Database
@@ -21,7 +23,10 @@ CAPABILITY_FIELDS = ("hypervisor_type", "hypervisor_version", "hypervisor_hostna
 
 
 # Plain rows rather than ORM objects: this runs for every scheduling request.
-_COLUMNS = (ComputeNode.host, ComputeNode.failed_builds, *(getattr(ComputeNode, f) for f in CAPABILITY_FIELDS))
+# cpu_info comes as its JSON text, decoded once per distinct text (_cpu_info).
+_COLUMNS = (ComputeNode.host, ComputeNode.failed_builds,
+            *(type_coerce(ComputeNode.cpu_info, Text).label("cpu_info") if f == "cpu_info"
+              else getattr(ComputeNode, f) for f in CAPABILITY_FIELDS))
 
 
 _NODES = fast.Statement(select(*_COLUMNS).where(ComputeNode.host.in_(bindparam("hosts", expanding=True)))
@@ -29,7 +34,17 @@ _NODES = fast.Statement(select(*_COLUMNS).where(ComputeNode.host.in_(bindparam("
 
 
 def capabilities(node: Any) -> dict[str, Any]:
-    return {name: getattr(node, name) for name in CAPABILITY_FIELDS if getattr(node, name) is not None}
+    """A node row's capabilities (its cpu_info decoded: shared, read only)."""
+    out = {name: getattr(node, name) for name in CAPABILITY_FIELDS if getattr(node, name) is not None}
+    if isinstance(out.get("cpu_info"), str):
+        out["cpu_info"] = _cpu_info(out["cpu_info"])
+    return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _cpu_info(text: str) -> Any:
+    # Every host of a kind reports the same text, request after request.
+    return json.loads(text)
 
 
 class DbHostInfo:

@@ -109,12 +109,20 @@ class HostState:
     failed_builds: int = 0
     # Ways placement offered to fit the request here, in its order.
     candidates: list[Candidate] = field(default_factory=list)
+    # Sums over the tree by (class, key): filters and weighers read them often.
+    _sums: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+    # Whether ``resources`` is this state's own copy (see consume).
+    _owned: bool = field(default=False, repr=False)
 
     def __str__(self) -> str:
         return f"({self.host}, {self.nodename})"
 
     def _sum(self, resource_class: str, key: str) -> int:
-        return sum(r.get(resource_class, {}).get(key, 0) for r in self.resources.values())
+        total = self._sums.get((resource_class, key))
+        if total is None:
+            total = self._sums[(resource_class, key)] = sum(
+                r.get(resource_class, {}).get(key, 0) for r in self.resources.values())
+        return total
 
     @property
     def total_vcpus(self) -> int:
@@ -177,6 +185,10 @@ class HostState:
     def consume(self, allocations: Allocations) -> None:
         """Account for allocations claimed here, before the next instance of
         the same request is placed."""
+        if not self._owned:  # placement's summaries are shared: copy before writing
+            self.resources = {rp: {rc: dict(v) for rc, v in r.items()} for rp, r in self.resources.items()}
+            self._owned = True
+        self._sums.clear()
         for rp, amounts in allocations.items():
             for rc, amount in amounts.items():
                 entry = self.resources.setdefault(rp, {}).setdefault(rc, {"capacity": 0, "used": 0})
@@ -218,7 +230,7 @@ async def host_states(db: Database, found: Sequence[Candidate], *, info_source: 
             continue
         states.append(HostState(
             host=svc.host, nodename=name, provider_uuid=root,
-            resources={rp: {rc: dict(v) for rc, v in s.resources.items()} for rp, s in summaries.items()},
+            resources={rp: s.resources for rp, s in summaries.items()},  # copied by consume
             traits=summaries[root].traits if root in summaries else frozenset(),
             service_up=services.is_up(svc, service_down_time), service_disabled=svc.disabled,
             disabled_reason=svc.disabled_reason, availability_zone=default_availability_zone,

@@ -218,3 +218,23 @@ def test_only_a_flavor_asking_about_num_instances_makes_the_scheduler_count_them
     assert f.needs_num_instances(make_spec({"capabilities:num_instances": "<= 5"}))
     assert not any(cls().needs_num_instances(make_spec({"num_instances": "<= 5"}))
                    for name, cls in BUILTIN.items() if cls is not ComputeCapabilitiesFilter)
+
+
+@pytest.mark.parametrize("f", [AvailabilityZoneFilter(), ComputeCapabilitiesFilter(), ImagePropertiesFilter(),
+                               ServerGroupAffinityFilter(), ServerGroupAntiAffinityFilter()])
+def test_a_filter_that_does_not_apply_would_pass_every_host(f: Filter) -> None:
+    # applies() only skips asking the hosts: whatever they are, they would pass.
+    spec = make_spec()
+    assert not f.applies(spec)
+    hosts = [make_host("a", availability_zone="other"), make_host("b", service_disabled=True)]
+    assert all(passes(f, h, spec) for h in hosts)
+    assert run_filters([f], hosts, spec, CTX)[0] == hosts
+
+
+def test_filters_apply_when_the_request_asks() -> None:
+    group = {"uuid": "g", "policy": "anti-affinity", "rules": {}, "hosts": ["a"], "members": ["x"]}
+    assert ServerGroupAntiAffinityFilter().applies(make_spec(instance_group=group))
+    assert not ServerGroupAffinityFilter().applies(make_spec(instance_group=group))
+    assert AvailabilityZoneFilter().applies(make_spec(availability_zone="az1"))
+    assert ComputeCapabilitiesFilter().applies(make_spec({"capabilities:hypervisor_type": "QEMU"}))
+    assert ImagePropertiesFilter().applies(make_spec(image={"properties": {"hw_architecture": "x86_64"}}))

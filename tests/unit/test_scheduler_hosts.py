@@ -75,3 +75,13 @@ async def test_static_host_info_answers_for_known_hosts_only() -> None:
     source = StaticHostInfo({"h1": HostInfo(failed_builds=2)})
     assert await source.host_info(["h1", "h2"]) == {"h1": HostInfo(failed_builds=2)}
     assert await StaticHostInfo().host_info(["h1"]) == {}
+
+
+def test_consume_copies_resources_shared_with_placement() -> None:
+    host = make_host("h", used={"VCPU": 2})
+    shared = host.resources
+    before = {rp: {rc: dict(v) for rc, v in r.items()} for rp, r in shared.items()}
+    assert host.free_vcpus == 14
+    host.consume(host.candidates[0].allocations)
+    assert shared == before  # the summaries other requests read are untouched
+    assert host.free_vcpus == 13 and host.used_memory_mb == 512

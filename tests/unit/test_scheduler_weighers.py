@@ -118,3 +118,13 @@ def test_options_are_checked() -> None:
                 {"service_down_time": 0}):
         with pytest.raises(Invalid):
             SchedulerOptions(**bad)  # type: ignore[arg-type]
+
+
+def test_soft_group_weighers_apply_only_to_their_policy() -> None:
+    hosts = [make_host("h1"), make_host("h2")]
+    for weigher in (ServerGroupSoftAffinityWeigher(), ServerGroupSoftAntiAffinityWeigher()):
+        plain = make_spec()
+        assert not weigher.applies(plain)
+        assert {weigher.weigh(h, plain, CTX) for h in hosts} == {0}  # skipping it adds the same nothing
+        group = {"uuid": "g", "hosts": ["h2"], "members": ["i1"], "policy": weigher.policy}
+        assert weigher.applies(make_spec(instance_group=group))

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 class AvailabilityZoneFilter(Filter):
     run_once_per_request = True
 
+    def applies(self, spec: RequestSpec) -> bool:
+        return bool(spec.availability_zone)
+
     def host_passes(self, host: HostState, spec: RequestSpec, context: SchedulingContext) -> bool:
         wanted = spec.availability_zone
         return not wanted or wanted in {z.strip() for z in host.availability_zone.split(",")}

@@ -42,6 +42,11 @@ class Filter(abc.ABC):
         request: counting them is a query the scheduler otherwise skips."""
         return False
 
+    def applies(self, spec: RequestSpec) -> bool:
+        """False when ``host_passes`` would pass every host for this request
+        (no server group, no zone asked for...): the hosts are not asked."""
+        return True
+
     async def prepare(self, spec: RequestSpec, context: SchedulingContext) -> None:  # noqa: B027
         """Fetch what ``host_passes`` needs, once per request, before any
         host is filtered (``host_passes`` is synchronous)."""
@@ -77,7 +82,8 @@ def run_filters(filters: Sequence[Filter], hosts: Sequence[HostState], spec: Req
         if index > 0 and f.run_once_per_request:
             continue
         start = len(remaining)
-        remaining = [h for h in remaining if f.host_passes(h, spec, context)]
+        if f.applies(spec):
+            remaining = [h for h in remaining if f.host_passes(h, spec, context)]
         results.append(FilterResult(f.name, start, len(remaining)))
         if len(remaining) < start:
             LOG.debug("filter %s removed %d of %d hosts", f.name, start - len(remaining), start)

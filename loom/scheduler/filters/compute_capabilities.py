@@ -60,6 +60,9 @@ class ComputeCapabilitiesFilter(Filter):
     def needs_num_instances(self, spec: RequestSpec) -> bool:
         return any(key.split(":")[-1] == "num_instances" for key in spec.flavor.extra_specs)
 
+    def applies(self, spec: RequestSpec) -> bool:
+        return bool(spec.flavor.extra_specs)
+
     def host_passes(self, host: HostState, spec: RequestSpec, context: SchedulingContext) -> bool:
         if not spec.flavor.extra_specs:
             return True

@@ -69,6 +69,9 @@ class ImagePropertiesFilter(Filter):
     run_once_per_request = True
     run_on_rebuild = True
 
+    def applies(self, spec: RequestSpec) -> bool:
+        return any(requested(spec.image))
+
     def host_passes(self, host: HostState, spec: RequestSpec, context: SchedulingContext) -> bool:
         wanted = requested(spec.image)
         if not any(wanted):

@@ -37,6 +37,9 @@ def group_rules(spec: RequestSpec) -> dict[str, Any]:
 
 
 class ServerGroupAffinityFilter(Filter):
+    def applies(self, spec: RequestSpec) -> bool:
+        return group_policy(spec) == "affinity"
+
     def host_passes(self, host: HostState, spec: RequestSpec, context: SchedulingContext) -> bool:
         if group_policy(spec) != "affinity":
             return True
@@ -46,6 +49,9 @@ class ServerGroupAffinityFilter(Filter):
 
 
 class ServerGroupAntiAffinityFilter(Filter):
+    def applies(self, spec: RequestSpec) -> bool:
+        return group_policy(spec) == "anti-affinity"
+
     def host_passes(self, host: HostState, spec: RequestSpec, context: SchedulingContext) -> bool:
         if group_policy(spec) != "anti-affinity":
             return True

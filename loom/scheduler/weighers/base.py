@@ -44,6 +44,11 @@ class Weigher(abc.ABC):
         """Whether ``weigh`` reads ``HostState.num_instances`` (see Filter)."""
         return False
 
+    def applies(self, spec: RequestSpec) -> bool:
+        """False when ``weigh`` would give every host the same value for
+        this request: it then adds nothing, and the hosts are not asked."""
+        return True
+
     def weight_multiplier(self, host: HostState) -> float:
         if self.aggregate_key and host.aggregates:
             values = host.aggregate_metadata().get(self.aggregate_key)
@@ -84,6 +89,8 @@ def weigh_hosts(weighers: Sequence[Weigher], hosts: Sequence[HostState], spec: R
     if len(weighed) <= 1:
         return weighed
     for weigher in weighers:
+        if not weigher.applies(spec):
+            continue
         raw = [weigher.weigh(w.host, spec, context) for w in weighed]
         for w, value in zip(weighed, normalize(raw, weigher.minval, weigher.maxval), strict=True):
             w.weight += weigher.weight_multiplier(w.host) * value

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 class _GroupWeigher(Weigher):
     policy: ClassVar[str] = ""
 
+    def applies(self, spec: RequestSpec) -> bool:
+        return group_policy(spec) == self.policy
+
     def members_on(self, host: HostState, spec: RequestSpec) -> int:
         if group_policy(spec) != self.policy:
             return 0
