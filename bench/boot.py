@@ -23,9 +23,8 @@ client thread), every request at microversion 2.79, m1.tiny and the public
   ``--watch-ms`` (50 ms) and notes when each server leaves that list (all
   are checked to be ACTIVE at the end). **Wall time** runs from the first
   POST to the last server seen ACTIVE; servers/s is ``--servers`` / wall
-  time. One watcher rather than a poller per client: ten clients polling
-  their own ``/servers/detail`` every 20 ms took a good part of the
-  server's time themselves. Each server's own POST → ACTIVE under that load
+  time (ten clients polling their own ``/servers/detail`` every 20 ms
+  took a good part of the server's time themselves). Each server's own POST → ACTIVE under that load
   is shown too (p50/p95, to within the watcher's interval). A warm-up run
   of one server per client comes first.
 * **delete all** (after each concurrent run): the same clients delete their
@@ -170,17 +169,14 @@ def single_boots(cloud: Cloud, boots: int, poll: float) -> dict[str, list[float]
 
 
 class Watcher:
-    """One thread, with the admin's token, that lists the servers still in
-    a state (``GET /servers?all_tenants=1&status=BUILD``, or every server
-    left for a deletion) every ``interval`` and notes when each server it
-    was told about has left it. One watcher instead of a poller per client
-    keeps the polling's share of the server's time small."""
+    """A thread listing (admin token) the servers still building, or left,
+    every ``interval``; it notes when each one it was told of has gone."""
 
     def __init__(self, cloud: Cloud, query: str, interval: float) -> None:
         self.api = cloud.api(cloud.admin_token)
         self.query, self.interval = query, interval
         self.pending: set[str] = set()
-        self.added: dict[str, float] = {}  # when each was handed over
+        self.added: dict[str, float] = {}
         self.left: dict[str, float] = {}
         self.expected = 0
         self.polls = 0
@@ -215,9 +211,7 @@ class Watcher:
                 now = time.perf_counter()
                 self.polls += 1
                 with self.lock:
-                    # A server handed over while the listing was on its way
-                    # may have been created after the listing read: judge
-                    # it by the next one.
+                    # One handed over after this listing was sent: the next judges it.
                     gone = {s for s in self.pending - ids if self.added[s] < tick}
                     for server_id in gone:
                         self.left[server_id] = now
