@@ -74,7 +74,9 @@ async def candidates(session: fast.Session, request: CandidateRequest,
     if not any(g.resources for g in groups.values()):
         return []
     need_aggregates = any(g.member_of for g in groups.values())
-    key = _key(groups, request) if cache is not None else None
+    smallest = _smallest(groups)
+    # Only trees from the cache outlive the request: only they remember answers.
+    key = _key(groups, request) if cache is not None and not need_aggregates else None
     out: list[Candidate] = []
     async for tree in _viable_trees(session, groups, need_aggregates, cache):
         if key is None:
@@ -83,7 +85,7 @@ async def candidates(session: fast.Session, request: CandidateRequest,
             # A cached tree does not change: neither do its answers.
             found = tree.solved.get(key)
             if found is None:
-                found = _solve(tree, groups, request) if _has_room(tree, _smallest(groups)) else []
+                found = _solve(tree, groups, request) if _has_room(tree, smallest) else []
                 tree.remember(key, found)
         if found:
             summaries = tree.summaries()
