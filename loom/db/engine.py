@@ -69,9 +69,6 @@ class Database:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    # WAL lets readers run beside the one writer. The busy timeout is the
-    # connection's own business (loom.db.sqlite: zero on the event loop).
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
+    for pragma in sqlite.PRAGMAS:
+        cur.execute(pragma)
     cur.close()

@@ -39,6 +39,9 @@ GATE_TIMEOUT = BUSY_TIMEOUT
 # Commits of one process between two checkpoints of the WAL into the
 # database file (SQLite's automatic checkpoint runs every 1,000 pages).
 CHECKPOINT_EVERY = 500
+# Every connection's settings. WAL lets readers run beside the one writer;
+# the busy timeout is this module's business (zero on the event loop).
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON")
 
 
 class WriteGate:

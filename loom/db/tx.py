@@ -51,7 +51,7 @@ class SqlitePool:
         if self._idle:
             return self._idle.pop()
         conn = await sqlite.connect(self.path, self.gate)
-        for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"):
+        for pragma in sqlite.PRAGMAS:
             await conn.execute(pragma)
         return conn
 
