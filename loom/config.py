@@ -45,6 +45,10 @@ class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8774, ge=0, le=65535)
     workers: int = Field(1, ge=1)
+    # Seconds an idle keep-alive connection stays open. Longer than the
+    # stock CLI's 5 s status polling (`--wait`): at uvicorn's 5 s default a
+    # poll could reuse a connection just as the server closed it.
+    keep_alive_timeout: float = Field(75.0, gt=0)
     # The URL clients reach the API at; derived from host and port if empty.
     public_url: str = ""
 

@@ -236,6 +236,7 @@ class Runner:
         config = uvicorn.Config(
             app, host=self.settings.api.host, port=self.settings.api.port,
             log_config=None, access_log=False, lifespan="off", server_header=False,
+            timeout_keep_alive=self.settings.api.keep_alive_timeout,
         )
         self.api = ApiServer(config)
         sockets = [self.api_socket] if self.api_socket is not None else None
