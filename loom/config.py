@@ -66,6 +66,10 @@ class ServiceSettings(_Section):
     metrics_host: str = "127.0.0.1"
     # Seconds between counts of instances by state, in processes with the database.
     metrics_interval: float = Field(15.0, gt=0)
+    # Once started, a service freezes what start-up made and collects its
+    # first generation every this many allocations (loom/cmd/heap.py); 0
+    # leaves Python's collector as it is.
+    gc_threshold: int = Field(10_000, ge=0)
 
 
 class IdentitySettings(_Section):

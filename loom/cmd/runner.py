@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from loom import metrics
 from loom.bus.rpc import Bus
+from loom.cmd import heap
 from loom.conductor.rpcapi import ConductorServiceRegistry
 from loom.config import Settings
 from loom.errors import Invalid
@@ -305,6 +306,7 @@ class Runner:
                 return
             waiting.cancel()
             starting.result()
+            heap.settle(self.settings.service.gc_threshold)
             if on_ready is not None:
                 on_ready(self)
             await stop.wait()
